@@ -1,0 +1,44 @@
+# gpuhub: `make up` runs the platform, `make test` runs every test.
+SHELL := /bin/bash
+export COMPOSE_PROJECT_NAME ?= gpuhub
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: help up down images test test-unit test-integration test-conda venv benchmark
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
+
+up: ## Install what is missing (root, Debian/Ubuntu), build, start, create the first admin
+	@scripts/provision
+	@scripts/up
+
+down: ## Stop the hub and every user server; keeps all data (volumes)
+	@scripts/compose down
+	@ids=$$(docker ps -aq --filter label=gpuhub.deployment=$${GPUHUB_PREFIX:-gpuhub}); \
+	 [ -z "$$ids" ] || docker rm -f $$ids >/dev/null
+
+images: ## Build the hub and stand-in images (falls back to a local Debian base)
+	@scripts/build-images
+
+$(PY): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r images/hub/requirements.txt -e '.[test]'
+	@touch $(PY)
+
+venv: $(PY) ## The dev/test virtualenv (.venv)
+
+test: ## Provision what is missing, build images, run unit + integration tests
+	@scripts/provision --for-tests
+	@$(MAKE) -s venv images
+	$(PY) -m pytest -m "not conda" -p no:cacheprovider -ra
+
+test-unit: venv ## Unit tests only (no Docker)
+	$(PY) -m pytest tests/unit -p no:cacheprovider -q
+
+test-conda: venv ## The conda suite: needs a conda channel (builds the production image)
+	$(PY) -m pytest tests/conda -m conda -rs
+
+benchmark: venv images ## Spawn latency: this spawner vs stock DockerSpawner (N=1,10,25)
+	$(PY) benchmarks/spawn.py

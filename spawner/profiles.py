@@ -1,0 +1,299 @@
+"""Spawn profiles in KubeSpawner's ``profile_list`` shape, as small pure functions.
+
+Form: ``options_from_form`` -> ``validate_options`` -> ``resolve_overrides``; REST
+``user_options`` skip the first step. Functions work on deep copies, never mutating the
+configured profiles. ``kubespawner_override`` is an alias of ``spawner_override``; override
+keys not checked here pass through, as in KubeSpawner.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+PROFILE_FIELD = "profile"
+OPTION_FIELD_PREFIX = "profile-option-"
+IGNORED_FORM_FIELDS = frozenset({"_xsrf"})
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SIZE = re.compile(r"^\d+(\.\d+)?[KMGTkmgt]?$")
+
+
+class ProfileError(ValueError):
+    """A bad profile choice (or a bad profile configuration)."""
+
+
+def _builtin(slug: str, name: str, text: str, override: dict, **flags: bool) -> dict[str, Any]:
+    return {"display_name": name, "slug": slug, "description": text,
+            "spawner_override": override, **flags}  # fmt: skip
+
+
+# Sites override these; cpu_limit stays small because Docker refuses more CPUs than the host has.
+DEFAULT_PROFILES: list[dict[str, Any]] = [
+    _builtin("cpu", "CPU only", "No GPU: 2 CPUs, 8 GB memory.",
+             {"gpus": 0, "mem_limit": "8G", "cpu_limit": 2, "shm_size": "1G"}, default=True),
+    _builtin("gpu-1", "1 GPU", "One whole GPU: 4 CPUs, 32 GB memory.",
+             {"gpus": 1, "mem_limit": "32G", "cpu_limit": 4, "shm_size": "2G"}),
+    _builtin("gpu-2", "2 GPUs", "Two whole GPUs: 8 CPUs, 64 GB memory.",
+             {"gpus": 2, "mem_limit": "64G", "cpu_limit": 8, "shm_size": "4G"}),
+    _builtin("gpu-all", "All GPUs (admins)", "Every GPU, with the site's default CPU and memory limits.",
+             {"gpus": "all", "shm_size": "8G"}, admin_only=True),
+]  # fmt: skip
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_size(value: object) -> bool:
+    text = isinstance(value, str) and bool(_SIZE.match(value))
+    return value is None or _is_count(value) or text
+
+
+def _is_cpus(value: object) -> bool:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return value is None or (number and value > 0)  # type: ignore[operator]
+
+
+_CHECKS = {
+    "gpus": (lambda v: _is_count(v) or v == "all", 'a non-negative integer or "all"'),
+    "gpu_shared": (lambda v: isinstance(v, bool), "true or false"),
+    "mem_limit": (_is_size, 'a size such as "8G", or None'),
+    "shm_size": (_is_size, 'a size such as "2G", or None'),
+    "cpu_limit": (_is_cpus, "a positive number, or None"),
+    "image": (lambda v: isinstance(v, str) and bool(v), "an image name"),
+}
+
+
+def _override(item: Mapping[str, Any], where: str) -> dict[str, Any]:
+    own, alias = item.get("spawner_override"), item.get("kubespawner_override")
+    if own is not None and alias is not None:
+        raise ProfileError(f"{where}: give spawner_override or kubespawner_override, not both")
+    override = own if own is not None else (alias or {})
+    if not isinstance(override, Mapping):
+        raise ProfileError(f"{where}: spawner_override must be a mapping")
+    override, limits = dict(override), override.get("extra_resource_limits")
+    gpu_limit = limits.get("nvidia.com/gpu") if isinstance(limits, Mapping) else None
+    if "gpus" not in override and gpu_limit is not None:  # a KubeSpawner GPU profile
+        if not str(gpu_limit).isdigit():
+            raise ProfileError(f"{where}: nvidia.com/gpu={gpu_limit!r} is not a GPU count")
+        override["gpus"] = int(gpu_limit)
+    for key, (ok, expected) in _CHECKS.items():
+        if key in override and not ok(override[key]):
+            raise ProfileError(f"{where}: {key}={override[key]!r} must be {expected}")
+    return override
+
+
+def _slug(value: object, where: str) -> str:
+    if not isinstance(value, str) or not _SLUG.match(value):
+        raise ProfileError(f"{where}: {value!r} is not a valid slug (letters, digits, _ . -)")
+    return value
+
+
+def _normalize_profile(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("display_name"), str):
+        raise ProfileError(f"Profile configuration: {raw!r} needs a display_name")
+    raw = copy.deepcopy(dict(raw))
+    fallback = re.sub(r"[^a-z0-9]+", "-", raw["display_name"].lower()).strip("-")
+    slug = _slug(raw.get("slug") or fallback, "Profile configuration")
+    where = f"Profile {slug!r}"
+    options: dict[str, Any] = {}
+    for name, option in (raw.get("profile_options") or {}).items():
+        _slug(name, f"{where} option")
+        if name in (PROFILE_FIELD, "gpus") or not isinstance(option, Mapping):
+            raise ProfileError(f"{where}: option {name!r} is reserved or not a mapping")
+        choices = {}
+        for key, choice in (option.get("choices") or {}).items():
+            if not isinstance(choice, Mapping):
+                raise ProfileError(f"{where}: choice {key!r} of option {name!r} is not a mapping")
+            _slug(key, f"{where} option {name!r} choice")
+            choices[key] = {
+                "display_name": str(choice.get("display_name", key)),
+                "default": bool(choice.get("default", False)),
+                "spawner_override": _override(choice, f"{where} option {name!r} choice {key!r}"),
+            }
+        if not choices or sum(c["default"] for c in choices.values()) > 1:
+            raise ProfileError(f"{where}: option {name!r} needs choices, at most one default")
+        options[name] = {"display_name": str(option.get("display_name", name)), "choices": choices}
+    raw.update(
+        slug=slug,
+        description=str(raw.get("description", "")),
+        default=bool(raw.get("default", False)),
+        admin_only=bool(raw.get("admin_only", False)),
+        spawner_override=_override(raw, where),
+        profile_options=options,
+    )
+    raw.pop("kubespawner_override", None)
+    return raw
+
+
+def normalize_profiles(profiles: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Checked deep copies with every key filled in; ProfileError on bad configuration."""
+    if isinstance(profiles, (str, bytes)) or not isinstance(profiles, Sequence) or not profiles:
+        raise ProfileError("Profile configuration: profile_list must be a non-empty list")
+    result = [_normalize_profile(p) for p in profiles]
+    slugs = [p["slug"] for p in result]
+    if len(set(slugs)) != len(slugs):
+        raise ProfileError(f"Profile configuration: duplicate slugs in {slugs}")
+    if sum(p["default"] for p in result) > 1:
+        raise ProfileError("Profile configuration: more than one profile has default: true")
+    return result
+
+
+def options_from_form(formdata: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """Turn the spawn form (KubeSpawner field names) into ``user_options``.
+
+    Keeps ``profile`` and the selected profile's ``profile-option-<slug>--<name>``
+    fields, drops other profiles' option fields, raises ProfileError on any other.
+    """
+    options: dict[str, Any] = {}
+    picked = list(formdata.get(PROFILE_FIELD) or [])
+    if len(picked) > 1:
+        raise ProfileError(f"Pick one profile, not {len(picked)}: {picked}")
+    if picked:
+        options[PROFILE_FIELD] = picked[0]
+    prefix = f"{OPTION_FIELD_PREFIX}{picked[0]}--" if picked else None
+    unknown = []
+    for field, values in formdata.items():
+        if field == PROFILE_FIELD or field in IGNORED_FORM_FIELDS:
+            continue
+        if prefix and field.startswith(prefix):
+            if len(values) != 1:
+                raise ProfileError(f"Form field {field!r} needs exactly one value")
+            options[field[len(prefix) :]] = values[0]
+        elif not field.startswith(OPTION_FIELD_PREFIX):
+            unknown.append(field)
+    if unknown:
+        raise ProfileError(
+            f"Unknown form field(s): {', '.join(map(repr, sorted(unknown)))}; expected "
+            f"'{PROFILE_FIELD}' and '{OPTION_FIELD_PREFIX}<profile>--<option>'"
+        )
+    return options
+
+
+def _default_choice(option: Mapping[str, Any]) -> str:
+    choices = option["choices"]
+    return next((k for k, c in choices.items() if c["default"]), next(iter(choices)))
+
+
+def _merge(target: dict[str, Any], override: Mapping[str, Any]) -> None:
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def validate_options(
+    profiles: Sequence[Mapping[str, Any]], user_options: Mapping[str, Any], *, is_admin: bool
+) -> dict[str, Any]:
+    """Check ``user_options`` against the profiles and return the chosen profile (a copy).
+
+    Accepted keys: ``profile`` (a slug; absent means the default profile), the
+    chosen profile's option names (a choice slug each) and ``gpus`` (an int
+    from 0 to the profile's count). Anything else raises ProfileError.
+    """
+    profiles = normalize_profiles(profiles)
+    if not isinstance(user_options, Mapping):
+        raise ProfileError(f"user_options must be a mapping, got {user_options!r}")
+    visible = [p for p in profiles if is_admin or not p["admin_only"]]
+    if not visible:
+        raise ProfileError("No profile is available to you; ask an admin")
+    slug = user_options.get(PROFILE_FIELD)
+    offered = ", ".join(p["slug"] for p in visible)
+    if slug is None:
+        profile = next((p for p in visible if p["default"]), visible[0])
+    else:
+        profile = next((p for p in profiles if p["slug"] == slug), None)
+        if profile is None:
+            raise ProfileError(f"Unknown profile {slug!r}; available: {offered}")
+        if profile["admin_only"] and not is_admin:
+            raise ProfileError(f"Profile {slug!r} is for admins only; available: {offered}")
+    options = profile["profile_options"]
+    allowed = [PROFILE_FIELD, *options, "gpus"]
+    unknown = [key for key in user_options if key not in allowed]
+    if unknown:
+        raise ProfileError(
+            f"Unknown option(s) {', '.join(map(repr, unknown))} for profile "
+            f"{profile['slug']!r}; allowed: {', '.join(allowed)}"
+        )
+    for name, option in options.items():
+        value = user_options.get(name)
+        if value is not None and (not isinstance(value, str) or value not in option["choices"]):
+            raise ProfileError(
+                f"{value!r} is not offered for option {name!r} of profile {profile['slug']!r}; "
+                f"choices: {', '.join(option['choices'])}"
+            )
+    if "gpus" in user_options:
+        wanted = user_options["gpus"]
+        if not _is_count(wanted):
+            raise ProfileError(f"gpus must be a non-negative integer, got {wanted!r}")
+        cap = resolve_overrides(profile, {k: v for k, v in user_options.items() if k != "gpus"})
+        if cap["gpus"] != "all" and wanted > cap["gpus"]:
+            raise ProfileError(f"gpus={wanted} is above the {cap['gpus']} of {profile['slug']!r}")
+    return profile
+
+
+def resolve_overrides(profile: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    """Final settings: profile override, then each chosen (or default) option, then ``gpus``.
+
+    ``options`` must have passed ``validate_options``; "all" GPUs: ``resolve_gpu_count``.
+    """
+    profile = _normalize_profile(profile)
+    settings: dict[str, Any] = {"gpus": 0, "gpu_shared": False}
+    _merge(settings, profile["spawner_override"])
+    for name, option in profile["profile_options"].items():
+        choice = options.get(name) or _default_choice(option)
+        _merge(settings, option["choices"][choice]["spawner_override"])
+    if "gpus" in options:
+        settings["gpus"] = options["gpus"]
+    return settings
+
+
+def resolve_gpu_count(value: int | str, inventory_size: int) -> int:
+    """Turn a settings ``gpus`` value ("all" or an int) into a count this server can hold."""
+    if value == "all":
+        if inventory_size == 0:
+            raise ProfileError("This profile asks for all GPUs, but this server has none")
+        return inventory_size
+    if not _is_count(value):
+        raise ProfileError(f'gpus must be a non-negative integer or "all", got {value!r}')
+    if value > inventory_size:  # type: ignore[operator]
+        raise ProfileError(f"This asks for {value} GPUs, but this server has {inventory_size}")
+    return int(value)
+
+
+def render_form(profiles: Sequence[Mapping[str, Any]], *, is_admin: bool) -> str:
+    """HTML for the spawn page: a radio per visible profile, a <select> per option."""
+    visible = [p for p in normalize_profiles(profiles) if is_admin or not p["admin_only"]]
+    if not visible:
+        return "<p>No profile is available to you; ask an admin.</p>"
+    checked = next((p for p in visible if p["default"]), visible[0])["slug"]
+    parts = ['<div class="gpuhub-profiles">']
+    for profile in visible:
+        slug = escape(profile["slug"])
+        mark = " checked" if profile["slug"] == checked else ""
+        parts += [
+            '<div class="form-check mb-3">',
+            f'<input class="form-check-input" type="radio" name="{PROFILE_FIELD}" '
+            f'id="profile-item-{slug}" value="{slug}"{mark}>',
+            f'<label class="form-check-label" for="profile-item-{slug}">'
+            f"<strong>{escape(profile['display_name'])}</strong>"
+            f"<br><small>{escape(profile['description'])}</small></label>",
+        ]
+        for name, option in profile["profile_options"].items():
+            field = escape(f"{OPTION_FIELD_PREFIX}{profile['slug']}--{name}")
+            parts.append(
+                f'<div class="ms-4 mt-1"><label for="{field}">{escape(option["display_name"])}'
+                f'</label> <select class="form-select" name="{field}" id="{field}">'
+            )
+            for key, choice in option["choices"].items():
+                sel = " selected" if key == _default_choice(option) else ""
+                text = escape(choice["display_name"])
+                parts.append(f'<option value="{escape(key)}"{sel}>{text}</option>')
+            parts.append("</select></div>")
+        parts.append("</div>")
+    parts.append("</div>")
+    return "\n".join(parts)

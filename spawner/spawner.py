@@ -1,0 +1,340 @@
+"""GPUDockerSpawner: DockerSpawner plus profiles, GPU leases, limits and a
+workspace that outlives every container.
+
+Docker is the source of truth for GPU leases (DESIGN.md, decision 1): the
+lease is a set of labels on the user's container, and the free set is computed
+from the containers that exist, under a lock held from allocation to creation.
+"""
+
+import asyncio
+import inspect
+from datetime import datetime, timezone
+
+from dockerspawner import DockerSpawner
+from dockerspawner.dockerspawner import _deep_merge
+from jupyterhub.traitlets import Callable
+from tornado import web
+from traitlets import Bool, CaselessStrEnum, Dict, Int, List, Unicode, Union, default, validate
+
+from . import inventory, leases, profiles
+from .names import safe_slug
+
+LABEL_DEPLOYMENT = "gpuhub.deployment"
+LABEL_USER = leases.LABEL_USER
+
+# One hub process, one event loop: an asyncio lock serialises every
+# allocate-and-create so that concurrent spawns never race for a device.
+_allocation_lock = asyncio.Lock()
+
+
+class GPUDockerSpawner(DockerSpawner):
+    """Spawn each user's server in its own container with its own GPUs."""
+
+    profile_list = Union(
+        [List(Dict()), Callable()],
+        config=True,
+        help="""Profiles offered on the spawn page, in KubeSpawner's shape.
+
+        Each has display_name, slug, description, default, admin_only,
+        spawner_override (gpus, gpu_shared, mem_limit, cpu_limit, shm_size,
+        image) and profile_options. May be a callable taking the spawner.
+        Empty: the built-in CPU / 1 GPU / 2 GPUs / all GPUs set. Example::
+
+            c.GPUDockerSpawner.profile_list = [{"display_name": "1 GPU",
+                "slug": "gpu-1", "spawner_override": {"gpus": 1}}]
+        """,
+    )
+
+    @default("profile_list")
+    def _default_profile_list(self):
+        return profiles.DEFAULT_PROFILES
+
+    gpu_ids = List(
+        Unicode(),
+        config=True,
+        help="""GPU ids to lease: the inventory where neither NVML nor
+        nvidia-smi is present, else a filter of the devices they find.
+
+        Indices, GPU- UUIDs or MIG- instance UUIDs, e.g.
+        ``c.GPUDockerSpawner.gpu_ids = ["0", "1", "MIG-4f0c..."]``.
+        """,
+    )
+
+    gpu_mode = CaselessStrEnum(
+        ["device-requests", "runtime"],
+        default_value="device-requests",
+        config=True,
+        help="""How leased GPUs reach the container.
+
+        ``device-requests`` (like ``docker run --gpus device=...``) or
+        ``runtime`` (``runtime=nvidia`` + NVIDIA_VISIBLE_DEVICES, for hosts set
+        up with nvidia-container-runtime), e.g.
+        ``c.GPUDockerSpawner.gpu_mode = "runtime"``.
+        """,
+    )
+
+    gpu_driver_capabilities = Unicode(
+        "compute,utility",
+        config=True,
+        help="NVIDIA_DRIVER_CAPABILITIES of GPU containers, e.g. ``compute,utility,video``.",
+    )
+
+    gpu_quota = Int(
+        None,
+        allow_none=True,
+        config=True,
+        help="Most GPUs one user may hold; None is no limit. e.g. ``c.GPUDockerSpawner.gpu_quota = 2``.",
+    )
+
+    gpu_group_quotas = Dict(
+        value_trait=Int(),
+        config=True,
+        help="""Per-group GPU maximum; a user gets the most generous of their
+        groups' limits. e.g. ``c.GPUDockerSpawner.gpu_group_quotas = {"students": 1}``.
+        """,
+    )
+
+    gpus = Int(
+        0,
+        config=True,
+        help="GPUs this server leases; normally set by the chosen profile. e.g. ``1``.",
+    )
+
+    gpu_shared = Bool(
+        False,
+        config=True,
+        help="Lease GPUs in shared mode (several users per device); set by a profile that opts in.",
+    )
+
+    shm_size = Unicode(
+        "2G",
+        config=True,
+        help="""Size of /dev/shm. Docker's 64M default makes PyTorch DataLoader
+        workers die with a bus error. e.g. ``c.GPUDockerSpawner.shm_size = "8G"``.
+        """,
+    )
+
+    @validate("shm_size")
+    def _validate_shm_size(self, proposal):
+        value = str(proposal.value).strip().upper()
+        if not value or not value.rstrip("KMGT").replace(".", "", 1).isdigit():
+            raise ValueError(f"shm_size must look like 512M or 2G, got {proposal.value!r}")
+        return value
+
+    home_mount = Unicode(
+        "/home/jovyan",
+        config=True,
+        help="Where each user's workspace volume is mounted, e.g. ``/home/jovyan``.",
+    )
+
+    shared_data = Unicode(
+        "",
+        config=True,
+        help="Host path or volume mounted read-only at ``shared_data_mount``, e.g. ``/srv/datasets``.",
+    )
+
+    shared_data_mount = Unicode(
+        "/data",
+        config=True,
+        help="Mount point of ``shared_data`` in user containers, e.g. ``/data``.",
+    )
+
+    @default("escape")
+    def _default_escape(self):
+        return safe_slug
+
+    @default("remove")
+    def _default_remove(self):
+        return True  # compute is disposable, the workspace volume is not
+
+    @default("volumes")
+    def _default_volumes(self):
+        return {self.volume_name_template: self.home_mount}
+
+    @property
+    def volume_name_template(self):
+        return "{prefix}-home-{username}"
+
+    @default("read_only_volumes")
+    def _default_read_only_volumes(self):
+        return {self.shared_data: self.shared_data_mount} if self.shared_data else {}
+
+    @default("options_form")
+    def _default_options_form(self):
+        return lambda spawner: profiles.render_form(spawner._profiles(), is_admin=spawner.user.admin)
+
+    @default("options_from_form")
+    def _default_options_from_form(self):
+        return profiles.options_from_form
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self):
+        return GPUDockerSpawner._apply_profile
+
+    # Site values of these two keep working; the platform's settings
+    # (security, shm, GPUs, labels) are merged on top at create time.
+    @default("extra_host_config")
+    def _default_extra_host_config(self):
+        return self._with_platform({}, self._platform_host_config)
+
+    @default("extra_create_kwargs")
+    def _default_extra_create_kwargs(self):
+        return self._with_platform({}, self._platform_create_kwargs)
+
+    @validate("extra_host_config", "extra_create_kwargs")
+    def _validate_site_config(self, proposal):
+        if getattr(proposal.value, "_gpuhub_platform", False):
+            return proposal.value
+        if proposal.trait.name == "extra_host_config":
+            return self._with_platform(proposal.value, self._platform_host_config)
+        return self._with_platform(proposal.value, self._platform_create_kwargs)
+
+    @staticmethod
+    def _with_platform(site, platform):
+        async def merged(spawner):
+            value = spawner._eval_if_callable(site)
+            value = await value if inspect.isawaitable(value) else value
+            return _deep_merge(dict(value or {}), platform())
+
+        merged._gpuhub_platform = True
+        return merged
+
+    # -- profile chain: options -> validate -> apply ------------------------
+
+    def _profiles(self):
+        value = self.profile_list
+        return value(self) if callable(value) else value
+
+    def _apply_profile(self, user_options):
+        try:
+            profile = profiles.validate_options(
+                self._profiles(), user_options, is_admin=self.user.admin
+            )
+            settings = profiles.resolve_overrides(profile, user_options)
+            count = profiles.resolve_gpu_count(settings.get("gpus", 0), len(self.gpu_inventory()))
+            leases.check_quota(
+                count,
+                user_limit=self.gpu_quota,
+                group_limits=self.gpu_group_quotas,
+                groups=[group.name for group in self.user.groups],
+                is_admin=self.user.admin,
+            )
+        except ValueError as e:
+            raise web.HTTPError(400, str(e)) from None
+        image = settings.get("image", self.image)
+        allowed = self._get_allowed_images()
+        if allowed != "*" and image not in allowed.values():
+            raise web.HTTPError(
+                400, f"Image {image!r} is not allowed; allowed images: {', '.join(allowed.values())}"
+            )
+        self.image = image
+        self.gpus = count
+        for key in ("gpu_shared", "mem_limit", "cpu_limit", "shm_size"):
+            if key in settings:
+                setattr(self, key, settings[key])
+        self.log.info("%s: profile %s, %d GPU(s), image %s", self._log_name, profile["slug"], count, image)
+
+    async def check_allowed(self, image):
+        # user_options["image"] is a profile choice: _apply_profile already
+        # resolved it and checked the result against allowed_images.
+        return self.image
+
+    # -- GPU inventory and leases ------------------------------------------
+
+    _inventory = None
+
+    def gpu_inventory(self):
+        """The host's GPUs, discovered once per hub process."""
+        if GPUDockerSpawner._inventory is None:
+            GPUDockerSpawner._inventory = inventory.discover(self.gpu_ids)
+        return GPUDockerSpawner._inventory
+
+    async def current_leases(self):
+        containers = await self.docker(
+            "containers", all=True, filters={"label": leases.LABEL_GPUS}
+        )
+        found = [(c["Names"][0].lstrip("/"), c["Labels"]) for c in containers]
+        return leases.leases_from_containers(found, on_problem=self.log.warning)
+
+    async def _lease_gpus(self):
+        if not self.gpus:
+            return ()
+        devices = self.gpu_inventory()
+        try:
+            return leases.allocate(
+                [gpu.id for gpu in devices],
+                await self.current_leases(),
+                self.gpus,
+                shared=self.gpu_shared,
+            )
+        except leases.NoGpuAvailable as e:
+            raise web.HTTPError(503, e.message(viewer_is_admin=self.user.admin)) from None
+
+    # -- container creation --------------------------------------------------
+
+    _leased = ()
+
+    async def create_object(self):
+        await self.docker(
+            "create_volume",
+            name=self._render_templates(self.volume_name_template),
+            labels={LABEL_DEPLOYMENT: self.prefix, LABEL_USER: self.user.name},
+        )
+        async with _allocation_lock:
+            self._leased = await self._lease_gpus()
+            if self._leased:
+                self._event(f"Leased GPU {', '.join(self._describe(self._leased))}")
+            return await super().create_object()
+
+    def _describe(self, ids):
+        names = {gpu.id: gpu.name for gpu in self.gpu_inventory()}
+        return [f"{gid} ({names[gid]})" if names.get(gid) else gid for gid in ids]
+
+    def _gpu_config(self):
+        return leases.docker_gpu_config(
+            list(self._leased), mode=self.gpu_mode, capabilities=self.gpu_driver_capabilities
+        )
+
+    def _platform_host_config(self):
+        host_config, _ = self._gpu_config()
+        return {
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges:true"],
+            "shm_size": self.shm_size,
+            **host_config,
+        }
+
+    def _platform_create_kwargs(self):
+        labels = {LABEL_DEPLOYMENT: self.prefix, LABEL_USER: self.user.name}
+        if self._leased:
+            labels.update(
+                leases.lease_labels(
+                    self.user.name, self._leased, self.gpu_shared, datetime.now(timezone.utc)
+                )
+            )
+        return {"user": "1000:100", "labels": labels}
+
+    def get_env(self):
+        env = super().get_env()
+        env.update(self._gpu_config()[1])
+        return env
+
+    # -- progress ----------------------------------------------------------
+
+    spawn_events = List(help="Progress messages of the spawn under way.")
+
+    def _event(self, message):
+        self.spawn_events = [*self.spawn_events, {"message": message}]
+
+    async def start(self):
+        self.spawn_events = []
+        self._leased = ()
+        return await super().start()
+
+    async def progress(self):
+        sent = 0
+        while True:  # JupyterHub stops iterating when the spawn finishes
+            for event in self.spawn_events[sent:]:
+                yield event
+            sent = len(self.spawn_events)
+            await asyncio.sleep(0.5)

@@ -1,0 +1,76 @@
+"""Run the stand-in single-user image: user, entrypoint, versions, system config, CA."""
+
+import pytest
+from .imagetools import CA_BUNDLE, CA_ENV, REPO, Box, error_lines, pem_bodies
+
+pytestmark = pytest.mark.integration
+
+
+def test_marked_as_stand_in(standin_image):
+    labels = standin_image.attrs["Config"]["Labels"]
+    assert labels.get("io.gpuhub.image.stand-in") == "true"
+    assert "STAND-IN" in labels["org.opencontainers.image.description"]
+
+
+def test_user_entrypoint_and_command(standin, standin_image):
+    cfg = standin_image.attrs["Config"]
+    assert cfg["User"] == "1000"
+    assert cfg["WorkingDir"] == "/home/jovyan"
+    assert cfg["Entrypoint"][0] == "tini"
+    assert cfg["Cmd"] == ["jupyterhub-singleuser"]
+    assert standin.check("id", "-u") == "1000"
+    assert standin.check("id", "-g") == "100"
+    assert standin.check("id", "-un") == "jovyan"
+    assert standin.check("cat", "/proc/1/comm") == "tini"
+
+
+def test_home_is_the_volume_mount_point(standin):
+    assert standin.check("stat", "-c", "%u %g", "/home/jovyan") == "1000 100"
+    assert standin.check("pwd") == "/home/jovyan"
+    # system-wide config never lives in the home, which the user's volume hides
+    home = standin.check("ls", "-A", "/home/jovyan").split()
+    assert not {".jupyter", ".condarc", ".local"} & set(home), home
+
+
+def test_no_sudo(standin):
+    rc, out, _ = standin.run("sh", "-c", "command -v sudo")
+    assert rc != 0, f"sudo is installed: {out}"
+
+
+def test_singleuser_matches_the_hub(standin, hub):
+    assert standin.check("jupyterhub-singleuser", "--version") == hub.check("jupyterhub", "--version")
+
+
+def test_jupyterlab_and_kernel(standin):
+    assert standin.check("jupyter", "lab", "--version")
+    assert "python3" in standin.check("jupyter", "kernelspec", "list")
+
+
+@pytest.mark.parametrize(("repo_file", "image_file"), [
+    ("kernels/jupyter/jupyter_server_config.json", "/etc/jupyter/jupyter_server_config.json"),
+    ("kernels/condarc", "/etc/conda/.condarc"),
+])
+def test_system_config_is_the_repos(standin, repo_file, image_file):
+    want = (REPO / repo_file).read_text().strip()
+    assert standin.read(image_file) == want, f"{image_file} differs from {repo_file}: rebuild (`make images`)"
+
+
+def test_extra_ca_in_trust_store_and_env(standin, extra_ca):
+    missing = pem_bodies(extra_ca) - pem_bodies(standin.read(CA_BUNDLE))
+    assert not missing, f"{len(missing)} certificate(s) of .build/extra-ca.crt not in {CA_BUNDLE}"
+    for var in CA_ENV:
+        assert standin.check("printenv", var) == CA_BUNDLE
+
+
+@pytest.fixture
+def lab(docker_client, standin_image):
+    box = Box(docker_client, standin_image.tags[0],
+              command=["jupyter", "lab", "--no-browser", "--ip=127.0.0.1", "--port=8888"])
+    yield box
+    print(f"--- logs of {box.container.name} ---\n{box.logs()}")  # shown on failure
+    box.remove()
+
+
+def test_server_starts_with_the_system_config(lab):
+    lab.wait_for_log("is running at", timeout=90)
+    assert not error_lines(lab.logs()), lab.logs()

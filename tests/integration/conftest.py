@@ -1,0 +1,157 @@
+"""A real test deployment: the compose file, the hub image, the stand-in image,
+a real Docker engine. Everything it creates carries the prefix gpuhub-test.
+
+GPU seam: the engine has a runtime named "nvidia" that is plain runc
+(scripts/provision --for-tests), and the hub is told of 4 GPUs "0".."3" by
+configuration, so GPU containers really start here; see README.md beside this.
+"""
+
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+
+from .hubclient import Browser
+
+ROOT = Path(__file__).resolve().parents[2]
+PREFIX = "gpuhub-test"
+PORT = int(os.environ.get("GPUHUB_TEST_PORT", "18000"))
+BASE_URL = f"http://127.0.0.1:{PORT}"
+VERSION = next(
+    line.split('"')[1] for line in (ROOT / "pyproject.toml").read_text().splitlines() if line.startswith("version")
+)
+STANDIN_IMAGE = f"gpuhub/singleuser-standin:{VERSION}"
+
+DEPLOY_ENV = {
+    "COMPOSE_PROJECT_NAME": PREFIX,
+    "GPUHUB_PREFIX": PREFIX,
+    "GPUHUB_NETWORK": PREFIX,
+    "HUB_PORT": str(PORT),
+    "HUB_SETTINGS_FILE": str(ROOT / "tests/integration/settings.yml"),
+    "GPUHUB_IMAGE": STANDIN_IMAGE,
+}
+
+
+def run(*argv: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GPUHUB_")}
+    proc = subprocess.run(
+        argv, cwd=ROOT, env={**env, **DEPLOY_ENV}, capture_output=True, text=True, timeout=timeout
+    )
+    if check and proc.returncode:
+        raise AssertionError(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def hubctl(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run("scripts/hubctl", *args, check=check)
+
+
+def wait_healthy(timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{BASE_URL}/hub/health", timeout=2).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"hub not healthy after {timeout}s:\n{run('scripts/compose', 'logs', '--tail=80', check=False).stdout}")
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as e:
+        pytest.fail(f"no Docker engine ({e}): run `make test`, which provisions one")
+    for image in (STANDIN_IMAGE, f"gpuhub/hub:{VERSION}"):
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            pytest.fail(f"image {image} missing: run `make images`")
+    return client
+
+
+def remove_leftovers(client) -> None:
+    run("scripts/compose", "down", "--volumes", check=False)
+    for c in client.containers.list(all=True, filters={"label": f"gpuhub.deployment={PREFIX}"}):
+        c.remove(force=True)
+    for v in client.volumes.list(filters={"label": f"gpuhub.deployment={PREFIX}"}):
+        v.remove(force=True)
+
+
+@pytest.fixture(scope="session")
+def deployment(docker_client):
+    """The hub up, with its first admin; torn down (data included) at the end."""
+    remove_leftovers(docker_client)
+    run("scripts/compose", "up", "-d")
+    try:
+        wait_healthy()
+        out = hubctl("first-admin").stdout
+        password = out.rsplit("password", 1)[1].split()[0]
+        yield {"admin_password": password}
+    finally:
+        logs = run("scripts/compose", "logs", "--tail=200", check=False).stdout
+        (ROOT / ".build").mkdir(exist_ok=True)
+        (ROOT / ".build/test-hub.log").write_text(logs)
+        remove_leftovers(docker_client)
+
+
+@pytest.fixture(scope="session")
+def admin_api(deployment):
+    token = hubctl("token").stdout.strip()
+    session = requests.Session()
+    session.headers["Authorization"] = f"token {token}"
+    session.base = f"{BASE_URL}/hub/api"
+    return session
+
+
+def api(session, method: str, path: str, **kw) -> requests.Response:
+    return session.request(method, session.base + path, timeout=kw.pop("timeout", 120), **kw)
+
+
+def wait_stopped(session, user: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        model = api(session, "GET", f"/users/{user}").json()
+        if not model.get("server") and not model.get("pending"):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"server of {user} still there after {timeout}s")
+
+
+def wait_running(session, user: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        model = api(session, "GET", f"/users/{user}").json()
+        if model.get("server") and not model.get("pending"):
+            return model
+        time.sleep(0.5)
+    raise AssertionError(f"server of {user} not running after {timeout}s: {model}")
+
+
+@pytest.fixture
+def make_user(deployment):
+    """make_user() -> (name, Browser logged in): created by hubctl, signed up, logged in."""
+
+    def make(name: str | None = None) -> tuple[str, Browser]:
+        name = name or f"u{uuid.uuid4().hex[:8]}"
+        hubctl("users", "add", name)
+        password = uuid.uuid4().hex
+        browser = Browser(BASE_URL)
+        browser.signup(name, password)  # pre-approved: hubctl created the user
+        r = browser.login(name, password)
+        assert r.ok and "/hub/login" not in r.url, f"login of {name} failed: {r.status_code} {r.url}"
+        return name, browser
+
+    return make
+
+
+def user_containers(client, user: str):
+    return client.containers.list(all=True, filters={"label": [f"gpuhub.deployment={PREFIX}", f"gpuhub.user={user}"]})

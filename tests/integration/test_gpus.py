@@ -1,0 +1,148 @@
+"""GPU leases against the real engine and hub (4 configured GPUs, runtime seam)."""
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from .conftest import PREFIX, api, hubctl, user_containers, wait_healthy, wait_running, wait_stopped
+
+pytestmark = pytest.mark.integration
+INVENTORY = {"0", "1", "2", "3"}
+
+
+def gpus_of(container) -> set[str]:
+    env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+    labels = container.attrs["Config"]["Labels"]
+    assert env["NVIDIA_VISIBLE_DEVICES"] == labels["gpuhub.gpus"]
+    assert container.attrs["HostConfig"]["Runtime"] == "nvidia"
+    return set(labels["gpuhub.gpus"].split(","))
+
+
+def new_users(admin_api, n: int) -> list[str]:
+    users = [f"gpu{uuid.uuid4().hex[:6]}" for _ in range(n)]
+    for user in users:
+        assert api(admin_api, "POST", f"/users/{user}").status_code == 201
+    return users
+
+
+def start(admin_api, user: str, profile: str = "gpu-1"):
+    return api(admin_api, "POST", f"/users/{user}/server", json={"profile": profile})
+
+
+def held(docker_client) -> dict[str, set[str]]:
+    """user -> GPUs, from every leasing container of the test deployment."""
+    found = docker_client.containers.list(all=True, filters={"label": [f"gpuhub.deployment={PREFIX}", "gpuhub.gpus"]})
+    return {c.labels["gpuhub.user"]: gpus_of(c) for c in found}
+
+
+def assert_no_double_booking(docker_client) -> None:
+    leases = held(docker_client)
+    devices = [gpu for gpus in leases.values() for gpu in gpus]
+    assert len(devices) == len(set(devices)), leases
+    assert set(devices) <= INVENTORY
+
+
+@pytest.fixture
+def clean_pool(admin_api, docker_client):
+    """Every test starts and ends with no GPU leased."""
+
+    def stop_all():
+        for user in held(docker_client):
+            api(admin_api, "DELETE", f"/users/{user}/server")
+            wait_stopped(admin_api, user)
+
+    stop_all()
+    yield
+    stop_all()
+
+
+def test_ten_concurrent_spawns_on_four_gpus(admin_api, docker_client, clean_pool):
+    users = new_users(admin_api, 10)
+    with ThreadPoolExecutor(10) as pool:
+        answers = dict(zip(users, pool.map(lambda u: start(admin_api, u), users)))
+
+    refused = {u: r for u, r in answers.items() if r.status_code >= 400}
+    for user in set(users) - set(refused):
+        wait_running(admin_api, user)
+    assert len(refused) == 6, {u: (r.status_code, r.text) for u, r in answers.items()}
+    for user, r in refused.items():
+        message = r.json()["message"]
+        assert "No free GPU" in message and "4 of the 4 GPUs" in message, message
+        assert user_containers(docker_client, user) == []  # nothing left behind
+    leases = held(docker_client)
+    assert set(leases) == set(users) - set(refused)
+    assert set().union(*leases.values()) == INVENTORY
+    assert_no_double_booking(docker_client)
+
+    # Stop two: the next two get exactly the freed devices.
+    leavers = sorted(leases)[:2]
+    freed = leases[leavers[0]] | leases[leavers[1]]
+    for user in leavers:
+        api(admin_api, "DELETE", f"/users/{user}/server")
+        wait_stopped(admin_api, user)
+    newcomers = sorted(refused)[:2]
+    for user in newcomers:
+        assert start(admin_api, user).status_code in (201, 202)
+        wait_running(admin_api, user)
+    leases = held(docker_client)
+    assert leases[newcomers[0]] | leases[newcomers[1]] == freed
+    assert_no_double_booking(docker_client)
+
+
+def test_hub_restart_and_manual_removal_keep_the_pool_right(admin_api, docker_client, clean_pool):
+    users = new_users(admin_api, 5)
+    for user in users[:4]:
+        assert start(admin_api, user).status_code in (201, 202)
+        wait_running(admin_api, user)
+
+    hub = docker_client.containers.list(filters={"label": f"com.docker.compose.project={PREFIX}"})[0]
+    hub.restart(timeout=30)
+    wait_healthy()
+    r = start(admin_api, users[4])
+    assert r.status_code == 503 and "4 of the 4 GPUs" in r.json()["message"]
+    assert_no_double_booking(docker_client)
+
+    # An admin removes a container by hand: its GPU returns to the pool.
+    [gone] = user_containers(docker_client, users[0])
+    freed = gpus_of(gone)
+    gone.remove(force=True)
+    assert start(admin_api, users[4]).status_code in (201, 202)
+    wait_running(admin_api, users[4])
+    assert held(docker_client)[users[4]] == freed
+    assert_no_double_booking(docker_client)
+
+
+def test_spawn_progress_names_the_leased_gpu(admin_api, docker_client, clean_pool):
+    [user] = new_users(admin_api, 1)
+    assert start(admin_api, user).status_code in (201, 202)
+    wait_running(admin_api, user)
+    [container] = user_containers(docker_client, user)
+    assert container.attrs["HostConfig"]["Runtime"] == "nvidia"
+    env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+    assert env["CUDA_VISIBLE_DEVICES"] == "0" and env["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility"
+    table = hubctl("gpus").stdout
+    [gpu] = gpus_of(container)
+    assert any(line.split()[0] == gpu and user in line for line in table.splitlines()[1:]), table
+    out = hubctl("gpus", "free", gpu).stdout
+    assert user in out
+    wait_stopped(admin_api, user)
+    assert user_containers(docker_client, user) == []
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"profile": "gpu-1", "gpus": 5}, "gpus"),
+        ({"profile": "gpu-1", "gpus": "one"}, "gpus"),
+        ({"profile": "gpu-1", "gpus": -1}, "gpus"),
+        ({"profile": "gpu-all"}, "admin"),
+    ],
+)
+def test_bad_gpu_requests_take_no_lease(options, message, admin_api, docker_client, clean_pool):
+    [user] = new_users(admin_api, 1)
+    r = api(admin_api, "POST", f"/users/{user}/server", json=options)
+    assert r.status_code == 400, r.text
+    assert message in r.json()["message"]
+    assert user_containers(docker_client, user) == []
+    assert held(docker_client) == {}

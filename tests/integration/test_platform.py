@@ -1,0 +1,153 @@
+"""The single-host platform end to end: real hub, real Docker, real containers."""
+
+import uuid
+
+import pytest
+
+from .conftest import BASE_URL, PREFIX, api, hubctl, user_containers, wait_healthy, wait_running, wait_stopped
+from .hubclient import Browser
+
+pytestmark = pytest.mark.integration
+
+
+def exec_as_user(container, script: str) -> str:
+    code, out = container.exec_run(["bash", "-c", script], user="1000")
+    assert code == 0, out.decode()
+    return out.decode()
+
+
+def spawn_cpu(browser: Browser, user: str) -> None:
+    r = browser.spawn({"profile": "cpu"})
+    assert r.ok, r.text[:500]
+    browser.wait_server(user)
+
+
+def test_workspace_survives_stop_and_start(make_user, docker_client, admin_api):
+    user, browser = make_user()
+    assert 'name="profile"' in browser.spawn_form()  # the options form is shown
+    spawn_cpu(browser, user)
+    assert browser.contents_put(user, "notes.txt", "kept").status_code in (200, 201)
+    [container] = user_containers(docker_client, user)
+    exec_as_user(container, "mkdir -p ~/.secret && echo hidden > ~/.secret/key")
+
+    api(admin_api, "DELETE", f"/users/{user}/server")
+    wait_stopped(admin_api, user)
+    assert user_containers(docker_client, user) == []  # compute is disposable
+
+    spawn_cpu(browser, user)
+    assert browser.contents_get(user, "notes.txt").json()["content"] == "kept"
+    [container] = user_containers(docker_client, user)
+    assert exec_as_user(container, "cat ~/.secret/key").strip() == "hidden"
+
+
+def test_container_is_locked_down(make_user, docker_client):
+    user, browser = make_user()
+    spawn_cpu(browser, user)
+    [container] = user_containers(docker_client, user)
+    host = container.attrs["HostConfig"]
+    assert container.attrs["Config"]["User"] == "1000:100"
+    assert host["CapDrop"] == ["ALL"] and "no-new-privileges:true" in host["SecurityOpt"]
+    assert host["ShmSize"] == 1024**3  # the cpu profile's 1G, not Docker's 64M
+    assert host["Memory"] == 8 * 1024**3 and host["CpuQuota"] == 2 * host["CpuPeriod"]
+    assert not any("docker.sock" in m["Source"] for m in container.attrs["Mounts"])
+    uid, shm = exec_as_user(container, "id -u; df -m /dev/shm | tail -1 | awk '{print $2}'").split()
+    assert uid == "1000" and int(shm) == 1024
+    env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+    assert env["NVIDIA_VISIBLE_DEVICES"] == "void"  # CPU profile: no GPU at all
+
+
+def test_users_are_isolated(make_user, docker_client):
+    alice, a = make_user()
+    bob, b = make_user()
+    spawn_cpu(a, alice)
+    spawn_cpu(b, bob)
+    assert a.contents_put(alice, "alice-only.txt", "private").status_code in (200, 201)
+    names = [item["name"] for item in b.contents_get(bob, "").json()["content"]]
+    assert "alice-only.txt" not in names
+    [ca], [cb] = user_containers(docker_client, alice), user_containers(docker_client, bob)
+    assert {m["Name"] for m in ca.attrs["Mounts"]}.isdisjoint({m["Name"] for m in cb.attrs["Mounts"]})
+    r = b.server_get(alice, "/api/contents/alice-only.txt", allow_redirects=True)
+    assert r.status_code in (403, 404) or "/hub/" in r.url
+    assert "private" not in r.text
+
+
+def test_hub_restart_leaves_servers_running(make_user, docker_client, admin_api):
+    people = [make_user() for _ in range(2)]
+    for user, browser in people:
+        spawn_cpu(browser, user)
+    before = {user: user_containers(docker_client, user)[0].id for user, _ in people}
+
+    hub = docker_client.containers.list(filters={"label": f"com.docker.compose.project={PREFIX}"})[0]
+    hub.restart(timeout=30)
+    wait_healthy()
+
+    for user, browser in people:
+        assert [c.id for c in user_containers(docker_client, user)] == [before[user]]
+        browser.wait_server(user, timeout=60)  # the proxy routes again
+    user, _ = people[0]
+    assert api(admin_api, "DELETE", f"/users/{user}/server").status_code in (202, 204)
+    wait_stopped(admin_api, user)
+    assert user_containers(docker_client, user) == []
+
+
+@pytest.mark.parametrize("name", ["zoë.o'neil", "a.b", "a-2eb", "x" * 120])
+def test_odd_usernames_get_safe_unique_names(name, admin_api, docker_client, deployment):
+    assert api(admin_api, "POST", f"/users/{name}").status_code in (201, 409)
+    r = api(admin_api, "POST", f"/users/{name}/server", json={"profile": "cpu"})
+    assert r.status_code in (201, 202), r.text
+    wait_running(admin_api, name)
+    [container] = user_containers(docker_client, name)
+    volumes = [m["Name"] for m in container.attrs["Mounts"] if m["Type"] == "volume"]
+    assert container.name.startswith(f"{PREFIX}-") and len(container.name) <= len(PREFIX) + 41
+    assert volumes == [container.name.replace(PREFIX, f"{PREFIX}-home", 1)]
+    others = [c.name for c in docker_client.containers.list(filters={"label": f"gpuhub.deployment={PREFIX}"})]
+    assert others.count(container.name) == 1
+    api(admin_api, "DELETE", f"/users/{name}/server")
+    wait_stopped(admin_api, name)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"profile": "cpu", "image": "evil/miner"}, "image"),
+        ({"profile": "no-such-profile"}, "no-such-profile"),
+        ({"profile": "cpu", "surprise": 1}, "surprise"),
+    ],
+)
+def test_bad_options_are_refused_and_create_nothing(options, message, admin_api, docker_client, deployment):
+    user = f"bad{uuid.uuid4().hex[:6]}"
+    api(admin_api, "POST", f"/users/{user}")
+    r = api(admin_api, "POST", f"/users/{user}/server", json=options)
+    assert r.status_code == 400, r.text
+    assert message in r.json()["message"]
+    assert user_containers(docker_client, user) == []
+    assert docker_client.volumes.list(filters={"label": f"gpuhub.user={user}"}) == []
+
+
+def test_admin_cli_users_and_servers(deployment):
+    user = f"cli{uuid.uuid4().hex[:6]}"
+    assert "pre-approved" in hubctl("users", "add", user).stdout
+    assert user in hubctl("users", "list").stdout
+    browser, password = Browser(BASE_URL), uuid.uuid4().hex
+    browser.signup(user, password)
+    assert "/hub/login" not in browser.login(user, password).url  # pre-approved
+    hubctl("servers", "start", user, "--profile", "cpu")
+    assert user in hubctl("servers", "list").stdout
+    hubctl("servers", "stop", user)
+    assert "removed" in hubctl("users", "remove", user).stdout
+    assert user not in hubctl("users", "list").stdout
+    bad = hubctl("users", "add", "bad/name", check=False)
+    assert bad.returncode != 0 and "ERROR" in bad.stderr
+
+
+def test_unknown_user_cannot_log_in(deployment):
+    r = Browser(BASE_URL).login("nobody-here", "wrong-password-123")
+    assert "/hub/login" in r.url or r.status_code == 403
+
+
+def test_self_signup_waits_for_approval(deployment):
+    name, password = f"self{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
+    browser = Browser(BASE_URL)
+    assert "admin" in browser.signup(name, password).lower()  # "sent to the admin"
+    r = browser.login(name, password)
+    assert "/hub/login" in r.url or r.status_code == 403

@@ -1,0 +1,127 @@
+"""Static checks of the Dockerfiles and their pins (no Docker needed)."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILES = sorted(REPO.glob("images/*/Dockerfile"))
+PRODUCTION = REPO / "images/singleuser/Dockerfile"
+SHELL = ["/bin/bash", "-o", "pipefail", "-c"]
+
+
+def instructions(path):
+    """(INSTRUCTION, arguments) of a Dockerfile: continuations joined, comments dropped."""
+    found, pending = [], ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue  # Docker drops comment lines, also inside a continued instruction
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        word, _, args = (pending + line).partition(" ")
+        found.append((word.upper(), args.strip()))
+        pending = ""
+    return found
+
+
+def test_all_images_present():
+    assert {p.parent.name for p in DOCKERFILES} >= {"hub", "singleuser-standin", "singleuser"}
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_base_image_arg_shell_and_labels(path):
+    steps = instructions(path)
+    first_from = next(i for i, (word, _) in enumerate(steps) if word == "FROM")
+    assert any(w == "ARG" and a.startswith("BASE_IMAGE=") for w, a in steps[:first_from]), \
+        "ARG BASE_IMAGE=<default> must come before the first FROM"
+    assert re.match(r"\$\{?BASE_IMAGE\}?(\s|$)", steps[first_from][1])
+    shells = [i for i, (w, _) in enumerate(steps) if w == "SHELL"]
+    first_run = next(i for i, (w, _) in enumerate(steps) if w == "RUN")
+    assert shells and shells[0] < first_run, "SHELL must precede the first RUN"
+    assert json.loads(steps[shells[0]][1]) == SHELL
+    labels = " ".join(a for w, a in steps if w == "LABEL")
+    assert "org.opencontainers.image.title=" in labels
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_context_paths_pass_the_dockerignore(path):
+    kept = {line[1:].strip("/") for line in (REPO / ".dockerignore").read_text().splitlines()
+            if line.startswith("!")}
+    for word, args in instructions(path):
+        if word in ("COPY", "ADD") and "--from=" not in args:
+            for src in args.split()[:-1]:
+                assert src.split("/")[0] in kept, f"{src} is excluded by .dockerignore"
+
+
+@pytest.mark.parametrize("name", ["singleuser-standin", "singleuser"])
+def test_singleuser_user_entrypoint_and_config(name):
+    steps = instructions(REPO / "images" / name / "Dockerfile")
+    last = {w: a for w, a in steps}
+    assert last["USER"] == "1000"
+    assert last["WORKDIR"] == "/home/jovyan"
+    assert json.loads(last["ENTRYPOINT"])[0] == "tini"
+    assert json.loads(last["CMD"]) == ["jupyterhub-singleuser"]
+    copies = [a.split() for w, a in steps if w == "COPY"]
+    assert ["kernels/jupyter/jupyter_server_config.json", "/etc/jupyter/jupyter_server_config.json"] in copies
+    assert ["kernels/condarc", "/etc/conda/.condarc"] in copies
+
+
+def test_production_checks_the_miniconda_sha256():
+    text = PRODUCTION.read_text()
+    runs = " ".join(a for w, a in instructions(PRODUCTION) if w == "RUN")
+    assert re.search(r"sha256sum (-c|--check)", runs)
+    assert re.search(r"^ARG MINICONDA_SHA256_X86_64=[0-9a-f]{64}$", text, re.M)
+
+
+def test_production_has_a_copy_run_pair_per_kernel_spec():
+    steps = instructions(PRODUCTION)
+    specs = sorted(p.name for p in (REPO / "kernels").glob("*.yml"))
+    assert specs, "no kernels/*.yml"
+    copied = []
+    for i, (word, args) in enumerate(steps):
+        m = re.fullmatch(r"kernels/([\w.-]+\.yml)\s+(\S+)", args) if word == "COPY" else None
+        if m:
+            copied.append(m.group(1))
+            nxt_word, nxt_args = steps[i + 1]
+            assert nxt_word == "RUN" and m.group(2) in nxt_args, f"COPY {args} is not followed by its RUN"
+    assert sorted(copied) == specs, "every kernels/*.yml needs its own COPY + RUN pair, and only those"
+
+
+def test_production_checks_specs_before_creating_envs():
+    runs = [a for w, a in instructions(PRODUCTION) if w == "RUN"]
+    check = next(i for i, a in enumerate(runs) if "/tmp/envspec.py /tmp/kernels/*.yml" in a)
+    first_env = next(i for i, a in enumerate(runs) if "conda env create" in a)
+    assert check < first_env
+
+
+def _pin(path, pattern):
+    m = re.search(pattern, (REPO / path).read_text(), re.M)
+    assert m, f"no {pattern!r} pin in {path}"
+    return m.group(1)
+
+
+def test_jupyterhub_version_is_the_same_everywhere():
+    hub = _pin("images/hub/requirements.txt", r"^jupyterhub==(\S+)")
+    assert _pin("images/singleuser-standin/requirements.txt", r"^jupyterhub==(\S+)") == hub
+    env = yaml.safe_load((REPO / "images/singleuser/base-environment.yml").read_text())
+    singleuser = [d for d in env["dependencies"] if str(d).startswith("jupyterhub-singleuser=")]
+    assert singleuser == [f"jupyterhub-singleuser={hub}"]
+
+
+@pytest.mark.parametrize("path", ["images/hub/requirements.txt", "images/singleuser-standin/requirements.txt"])
+def test_requirements_are_exact_pins(path):
+    lines = [ln.split("#")[0].strip() for ln in (REPO / path).read_text().splitlines()]
+    for line in filter(None, lines):
+        assert re.fullmatch(r"[A-Za-z0-9._-]+==[A-Za-z0-9.]+", line), f"not an exact pin: {line}"
+
+
+def test_base_environment_is_fully_pinned():
+    env = yaml.safe_load((REPO / "images/singleuser/base-environment.yml").read_text())
+    assert "python=3.10" in env["dependencies"]
+    for dep in env["dependencies"]:
+        assert re.fullmatch(r"[\w.-]+=[\w.]+", dep), f"not pinned: {dep}"
