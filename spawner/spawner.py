@@ -7,6 +7,7 @@ from the containers that exist, under a lock held from allocation to creation.
 """
 
 import asyncio
+import functools
 import inspect
 from datetime import datetime, timezone
 
@@ -25,6 +26,11 @@ LABEL_USER = leases.LABEL_USER
 # One hub process, one event loop: an asyncio lock serialises every
 # allocate-and-create so that concurrent spawns never race for a device.
 _allocation_lock = asyncio.Lock()
+
+
+@functools.lru_cache(maxsize=4)
+def _discover(gpu_ids: tuple[str, ...]) -> list[inventory.Gpu]:
+    return inventory.discover(list(gpu_ids))
 
 
 class GPUDockerSpawner(DockerSpawner):
@@ -241,13 +247,9 @@ class GPUDockerSpawner(DockerSpawner):
 
     # -- GPU inventory and leases ------------------------------------------
 
-    _inventory = None
-
     def gpu_inventory(self):
         """The host's GPUs, discovered once per hub process."""
-        if GPUDockerSpawner._inventory is None:
-            GPUDockerSpawner._inventory = inventory.discover(self.gpu_ids)
-        return GPUDockerSpawner._inventory
+        return _discover(tuple(self.gpu_ids))
 
     async def current_leases(self):
         containers = await self.docker(

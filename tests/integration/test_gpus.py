@@ -146,3 +146,34 @@ def test_bad_gpu_requests_take_no_lease(options, message, admin_api, docker_clie
     assert message in r.json()["message"]
     assert user_containers(docker_client, user) == []
     assert held(docker_client) == {}
+
+
+def test_quotas_per_user_group_and_admin(admin_api, docker_client, clean_pool):
+    [user] = new_users(admin_api, 1)
+    r = start(admin_api, user, "gpu-2")
+    assert r.status_code == 400 and "quota" in r.json()["message"].lower(), r.text
+    assert user_containers(docker_client, user) == []
+
+    api(admin_api, "POST", "/groups/bigjobs")  # 201, or 409 when it exists
+    assert api(admin_api, "POST", "/groups/bigjobs/users", json={"users": [user]}).ok
+    assert start(admin_api, user, "gpu-2").status_code in (201, 202)
+    wait_running(admin_api, user)
+    assert len(held(docker_client)[user]) == 2
+
+    # Admins may exceed every quota.
+    assert start(admin_api, "admin", "gpu-2").status_code in (201, 202)
+    wait_running(admin_api, "admin")
+    assert len(held(docker_client)["admin"]) == 2
+    assert_no_double_booking(docker_client)
+
+
+@pytest.mark.parametrize(
+    "form, bad",
+    [({"profile": "no-such-profile"}, "no-such-profile"), ({"profile": "gpu-1", "sneaky": "1"}, "sneaky")],
+)
+def test_bad_spawn_form_is_refused(form, bad, make_user, docker_client, clean_pool):
+    user, browser = make_user()
+    r = browser.spawn(form)
+    assert r.status_code == 400 and bad in r.text
+    assert user_containers(docker_client, user) == []
+    assert held(docker_client) == {}

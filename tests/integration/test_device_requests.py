@@ -1,0 +1,66 @@
+"""Device-request mode, checked where it can be on a host without GPUs: the
+spawner really creates the container (not started: no NVIDIA driver here) and
+the engine's HostConfig.DeviceRequests is inspected.
+
+Seam: a minimal stand-in for JupyterHub's User wrapper (name, admin, groups,
+url), since no hub runs in this process; everything else is real.
+"""
+
+import uuid
+from types import SimpleNamespace
+
+import pytest
+from jupyterhub.objects import Hub
+
+from spawner import GPUDockerSpawner
+
+from .conftest import PREFIX, STANDIN_IMAGE
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def make_spawner(docker_client):
+    created = []
+
+    def make(**traits) -> GPUDockerSpawner:
+        name = f"dr{uuid.uuid4().hex[:6]}"
+        user = SimpleNamespace(name=name, admin=False, groups=[], url=f"/user/{name}/")
+        spawner = GPUDockerSpawner(
+            user=user, hub=Hub(), prefix=PREFIX, image=STANDIN_IMAGE,
+            network_name="bridge", api_token="unused", gpu_ids=["0", "1", "2", "3"], **traits,
+        )  # fmt: skip
+        created.append(spawner)
+        return spawner
+
+    yield make
+    for spawner in created:
+        for c in docker_client.containers.list(all=True, filters={"name": spawner.object_name}):
+            c.remove(force=True)
+        for v in docker_client.volumes.list(filters={"label": f"gpuhub.user={spawner.user.name}"}):
+            v.remove(force=True)
+
+
+async def test_device_requests_reach_the_engine(make_spawner, docker_client):
+    spawner = make_spawner(gpus=2)
+    container = docker_client.containers.get((await spawner.create_object())["Id"])
+    [request] = container.attrs["HostConfig"]["DeviceRequests"]
+    leased = container.labels["gpuhub.gpus"].split(",")
+    assert request["Driver"] == "nvidia" and request["Capabilities"] == [["gpu"]]
+    assert request["DeviceIDs"] == leased and len(leased) == 2
+    assert container.attrs["HostConfig"]["Runtime"] == "runc"
+    env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+    assert env["NVIDIA_VISIBLE_DEVICES"] == ",".join(leased)
+    assert env["CUDA_VISIBLE_DEVICES"] == "0,1"  # renumbered inside the container
+    progress = spawner.progress()
+    assert (await anext(progress))["message"] == f"Leased GPU {', '.join(leased)}"
+    await progress.aclose()
+
+
+async def test_cpu_server_gets_no_device(make_spawner, docker_client):
+    spawner = make_spawner(gpus=0)
+    container = docker_client.containers.get((await spawner.create_object())["Id"])
+    assert not container.attrs["HostConfig"]["DeviceRequests"]
+    assert "gpuhub.gpus" not in container.labels
+    env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+    assert env["NVIDIA_VISIBLE_DEVICES"] == "void"
