@@ -28,6 +28,13 @@ LABEL_USER = leases.LABEL_USER
 _allocation_lock = asyncio.Lock()
 
 
+def _user_error(status: int, message: str) -> web.HTTPError:
+    """An error whose message JupyterHub's pages show as it is."""
+    error = web.HTTPError(status, message)
+    error.jupyterhub_message = message
+    return error
+
+
 @functools.lru_cache(maxsize=4)
 def _discover(gpu_ids: tuple[str, ...]) -> list[inventory.Gpu]:
     return inventory.discover(list(gpu_ids))
@@ -171,7 +178,13 @@ class GPUDockerSpawner(DockerSpawner):
 
     @default("options_from_form")
     def _default_options_from_form(self):
-        return profiles.options_from_form
+        def options_from_form(formdata):
+            try:
+                return profiles.options_from_form(formdata)
+            except profiles.ProfileError as e:
+                raise _user_error(400, str(e)) from None
+
+        return options_from_form
 
     @default("apply_user_options")
     def _default_apply_user_options(self):
@@ -226,13 +239,11 @@ class GPUDockerSpawner(DockerSpawner):
                 is_admin=self.user.admin,
             )
         except ValueError as e:
-            raise web.HTTPError(400, str(e)) from None
+            raise _user_error(400, str(e)) from None
         image = settings.get("image", self.image)
         allowed = self._get_allowed_images()
         if allowed != "*" and image not in allowed.values():
-            raise web.HTTPError(
-                400, f"Image {image!r} is not allowed; allowed images: {', '.join(allowed.values())}"
-            )
+            raise _user_error(400, f"Image {image!r} is not allowed; allowed images: {', '.join(allowed.values())}")
         self.image = image
         self.gpus = count
         for key in ("gpu_shared", "mem_limit", "cpu_limit", "shm_size"):
@@ -270,7 +281,7 @@ class GPUDockerSpawner(DockerSpawner):
                 shared=self.gpu_shared,
             )
         except leases.NoGpuAvailable as e:
-            raise web.HTTPError(503, e.message(viewer_is_admin=self.user.admin)) from None
+            raise _user_error(503, e.message(viewer_is_admin=self.user.admin)) from None
 
     # -- container creation --------------------------------------------------
 

@@ -97,7 +97,7 @@ def cmd_first_admin(api: HubApi, args) -> str:
     name = api.settings["admin_users"][0]
     path = os.path.join(api.settings["data_dir"], "secrets", "initial_admin_password")
     if os.path.exists(path):
-        return f"first admin {name!r} exists; initial password: {ensure_secret(path)}"
+        return f"first admin exists: log in as {name!r} with password {ensure_secret(path)} (unless changed since)"
     password = secrets.token_urlsafe(18)
     message = signup(args.hub_url, name, password)
     if "success" not in message.lower():

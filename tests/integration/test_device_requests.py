@@ -14,7 +14,7 @@ from jupyterhub.objects import Hub
 
 from spawner import GPUDockerSpawner
 
-from .conftest import PREFIX, STANDIN_IMAGE
+from ..deployment import PREFIX, STANDIN_IMAGE
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import ROOT, api, hubctl, user_containers, wait_stopped
+from ..deployment import ROOT, api, hubctl, user_containers, wait_stopped
 
 pytestmark = pytest.mark.integration
 CONDARC = yaml.safe_load((ROOT / "kernels/condarc").read_text())

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .conftest import PREFIX, api, hubctl, user_containers, wait_healthy, wait_running, wait_stopped
+from ..deployment import PREFIX, api, hubctl, user_containers, wait_healthy, wait_running, wait_stopped
 
 pytestmark = pytest.mark.integration
 INVENTORY = {"0", "1", "2", "3"}
@@ -151,7 +151,7 @@ def test_bad_gpu_requests_take_no_lease(options, message, admin_api, docker_clie
 def test_quotas_per_user_group_and_admin(admin_api, docker_client, clean_pool):
     [user] = new_users(admin_api, 1)
     r = start(admin_api, user, "gpu-2")
-    assert r.status_code == 400 and "quota" in r.json()["message"].lower(), r.text
+    assert r.status_code == 400 and "per-user limit is 1 GPU" in r.json()["message"], r.text
     assert user_containers(docker_client, user) == []
 
     api(admin_api, "POST", "/groups/bigjobs")  # 201, or 409 when it exists

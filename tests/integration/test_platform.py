@@ -4,8 +4,8 @@ import uuid
 
 import pytest
 
-from .conftest import BASE_URL, PREFIX, api, hubctl, user_containers, wait_healthy, wait_running, wait_stopped
-from .hubclient import Browser
+from ..deployment import BASE_URL, PREFIX, api, hubctl, user_containers, wait_healthy, wait_running, wait_stopped
+from ..hubclient import Browser
 
 pytestmark = pytest.mark.integration
 

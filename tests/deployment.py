@@ -7,6 +7,7 @@ configuration, so GPU containers really start here; see README.md beside this.
 """
 
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -18,7 +19,7 @@ import requests
 
 from .hubclient import Browser
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "gpuhub-test"
 PORT = int(os.environ.get("GPUHUB_TEST_PORT", "18000"))
 BASE_URL = f"http://127.0.0.1:{PORT}"
@@ -94,8 +95,7 @@ def deployment(docker_client):
     try:
         wait_healthy()
         out = hubctl("first-admin").stdout
-        password = out.rsplit("password", 1)[1].split()[0]
-        yield {"admin_password": password}
+        yield {"admin_password": re.search(r"with password (\S+)", out).group(1)}
     finally:
         logs = run("scripts/compose", "logs", "--tail=200", check=False).stdout
         (ROOT / ".build").mkdir(exist_ok=True)
