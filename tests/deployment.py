@@ -27,6 +27,7 @@ VERSION = next(
     line.split('"')[1] for line in (ROOT / "pyproject.toml").read_text().splitlines() if line.startswith("version")
 )
 STANDIN_IMAGE = f"gpuhub/singleuser-standin:{VERSION}"
+SHARED_DATA = Path("/tmp/gpuhub-test-shared")  # as in tests/integration/settings.yml
 
 DEPLOY_ENV = {
     "COMPOSE_PROJECT_NAME": PREFIX,
@@ -91,6 +92,8 @@ def remove_leftovers(client) -> None:
 def deployment(docker_client):
     """The hub up, with its first admin; torn down (data included) at the end."""
     remove_leftovers(docker_client)
+    SHARED_DATA.mkdir(exist_ok=True)
+    (SHARED_DATA / "dataset.txt").write_text("shared rows\n")
     run("scripts/compose", "up", "-d")
     try:
         wait_healthy()

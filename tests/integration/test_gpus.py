@@ -1,5 +1,6 @@
 """GPU leases against the real engine and hub (4 configured GPUs, runtime seam)."""
 
+import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -124,6 +125,9 @@ def test_spawn_progress_names_the_leased_gpu(admin_api, docker_client, clean_poo
     table = hubctl("gpus").stdout
     [gpu] = gpus_of(container)
     assert any(line.split()[0] == gpu and user in line for line in table.splitlines()[1:]), table
+    rows = {row["gpu"]: row for row in json.loads(hubctl("gpus", "--json").stdout)}
+    assert set(rows) == INVENTORY and rows[gpu]["users"] == [user] and rows[gpu]["mode"] == "exclusive"
+    assert all(not rows[other]["users"] for other in INVENTORY - {gpu})
     out = hubctl("gpus", "free", gpu).stdout
     assert user in out
     wait_stopped(admin_api, user)

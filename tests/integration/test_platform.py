@@ -54,6 +54,17 @@ def test_container_is_locked_down(make_user, docker_client):
     assert uid == "1000" and int(shm) == 1024
     env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
     assert env["NVIDIA_VISIBLE_DEVICES"] == "void"  # CPU profile: no GPU at all
+    assert exec_as_user(container, "cat /data/dataset.txt") == "shared rows\n"
+    code, out = container.exec_run(["touch", "/data/mine"], user="1000")
+    assert code != 0 and b"Read-only file system" in out
+
+
+def test_hub_secrets_are_private(deployment, docker_client):
+    hub = docker_client.containers.list(filters={"label": f"com.docker.compose.project={PREFIX}"})[0]
+    code, out = hub.exec_run(["sh", "-c", "stat -c '%a %n' /srv/jupyterhub/data/secrets/*"])
+    modes = dict(line.split()[::-1] for line in out.decode().splitlines())
+    assert code == 0 and {m.rsplit("/", 1)[-1] for m in modes} >= {"cookie_secret", "proxy_token", "hubctl_token"}
+    assert set(modes.values()) == {"600"}, modes
 
 
 def test_users_are_isolated(make_user, docker_client):
