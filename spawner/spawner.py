@@ -270,8 +270,6 @@ class GPUDockerSpawner(DockerSpawner):
         return leases.leases_from_containers(found, on_problem=self.log.warning)
 
     async def _lease_gpus(self):
-        if not self.gpus:
-            return ()
         devices = self.gpu_inventory()
         try:
             return leases.allocate(
@@ -293,6 +291,8 @@ class GPUDockerSpawner(DockerSpawner):
             name=self._render_templates(self.volume_name_template),
             labels={LABEL_DEPLOYMENT: self.prefix, LABEL_USER: self.user.name},
         )
+        if not self.gpus:  # no lease, nothing to race for
+            return await super().create_object()
         async with _allocation_lock:
             self._leased = await self._lease_gpus()
             if self._leased:
