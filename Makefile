@@ -4,7 +4,7 @@ export COMPOSE_PROJECT_NAME ?= gpuhub
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help up down images test test-unit test-integration test-conda venv benchmark
+.PHONY: help up down images lint test test-unit test-conda venv benchmark
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -31,8 +31,12 @@ venv: $(PY) ## The dev/test virtualenv (.venv)
 
 test: ## Provision what is missing, build images, run unit + integration tests
 	@scripts/provision --for-tests
-	@$(MAKE) -s venv images
+	@$(MAKE) -s venv lint images
 	$(PY) -m pytest -m "not conda" -p no:cacheprovider -ra
+
+lint: venv ## ruff: lint and format check
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 test-unit: venv ## Unit tests only (no Docker)
 	$(PY) -m pytest tests/unit -p no:cacheprovider -q

@@ -32,17 +32,42 @@ c.NativeAuthenticator.check_common_password = True
 # -- services: admin CLI and idle culler, each with scoped permissions ------
 c.JupyterHub.services = [{"name": "hubctl", "api_token": ensure_secret(f"{data}/secrets/hubctl_token")}]
 c.JupyterHub.load_roles = [
-    {"name": "hubctl", "services": ["hubctl"], "scopes": [
-        "admin:users", "admin:servers", "admin:groups", "tokens", "read:hub",
-    ]},
+    {
+        "name": "hubctl",
+        "services": ["hubctl"],
+        "scopes": [
+            "admin:users",
+            "admin:servers",
+            "admin:groups",
+            "tokens",
+            "read:hub",
+        ],
+    },
 ]
 if s["idle_timeout"]:  # culling stops the server, which returns its GPUs
-    c.JupyterHub.services.append({"name": "idle-culler", "command": [
-        "python3", "-m", "jupyterhub_idle_culler", f"--timeout={s['idle_timeout']}",
-    ]})
-    c.JupyterHub.load_roles.append({"name": "idle-culler", "services": ["idle-culler"], "scopes": [
-        "list:users", "read:users:activity", "read:servers", "delete:servers",
-    ]})
+    c.JupyterHub.services.append(
+        {
+            "name": "idle-culler",
+            "command": [
+                "python3",
+                "-m",
+                "jupyterhub_idle_culler",
+                f"--timeout={s['idle_timeout']}",
+            ],
+        }
+    )
+    c.JupyterHub.load_roles.append(
+        {
+            "name": "idle-culler",
+            "services": ["idle-culler"],
+            "scopes": [
+                "list:users",
+                "read:users:activity",
+                "read:servers",
+                "delete:servers",
+            ],
+        }
+    )
 
 # -- spawner: one container per user, GPUs leased from Docker labels ---------
 c.JupyterHub.spawner_class = "gpudocker"

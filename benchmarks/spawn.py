@@ -194,7 +194,8 @@ def report(cases: list[dict]) -> None:
         for name in ("ours", "stock"):
             errors += [f"{name} N={case['n']} {case['mode']}: {why}" for t, why in case[name] if t is None]
         ok = [f"{len(times[name])}/{len(case[name])}" for name in ("ours", "stock")]
-        line = f"{'N=%d %s' % (case['n'], case['mode']):<16}{ok[0]:>8}{ok[1]:>9}"
+        label = f"N={case['n']} {case['mode']}"
+        line = f"{label:<16}{ok[0]:>8}{ok[1]:>9}"
         if times["ours"] and times["stock"]:
             (m1, m2), (q1, q2) = [(stat(times["ours"]), stat(times["stock"])) for stat in (statistics.median, p95)]
             line += f" |{m1:>12.2f}{m2:>7.2f}{m1 / m2:>7.2f} |{q1:>9.2f}{q2:>7.2f}{q1 / q2:>7.2f}"

@@ -70,8 +70,11 @@ def _check_name(path, spec):
     if name is None:
         _fail(path, "has no 'name'")
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        _fail(path, f"name {name!r} is not allowed: use 1-64 of a-z 0-9 _ . - "
-                    "starting with a letter or digit (no paths, spaces or shell characters)")
+        _fail(
+            path,
+            f"name {name!r} is not allowed: use 1-64 of a-z 0-9 _ . - "
+            "starting with a letter or digit (no paths, spaces or shell characters)",
+        )
     if name in RESERVED_NAMES:
         _fail(path, f"name {name!r} is reserved by conda")
     if name != Path(path).stem:
@@ -109,8 +112,11 @@ def _check_dependencies(path, deps):
             continue
         match = CONDA_PIN_RE.fullmatch(dep.strip()) if isinstance(dep, str) else None
         if not match:
-            _fail(path, f"dependency {dep!r} is not pinned exactly "
-                        "(use 'name=version' or 'name==version'; ranges and wildcards are not pins)")
+            _fail(
+                path,
+                f"dependency {dep!r} is not pinned exactly "
+                "(use 'name=version' or 'name==version'; ranges and wildcards are not pins)",
+            )
         name = match["name"].lower()
         if name in pinned:
             _fail(path, f"dependency {name!r} is listed twice")
@@ -136,8 +142,7 @@ def check_spec(path):
         _fail(path, "has a 'prefix' key: a spec must not choose where it is installed")
     unknown = sorted(str(key) for key in spec if key not in ALLOWED_KEYS)
     if unknown:
-        _fail(path, f"has unknown top-level key(s) {', '.join(unknown)} "
-                    f"(allowed: {', '.join(sorted(ALLOWED_KEYS))})")
+        _fail(path, f"has unknown top-level key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(ALLOWED_KEYS))})")
     _check_name(path, spec)
     for key in ("channels", "dependencies"):
         if key not in spec:

@@ -31,9 +31,7 @@ log = logging.getLogger(__name__)
 
 _AUTO: Any = object()  # "import pynvml if it is installed"
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_ID_PATTERN = re.compile(
-    rf"^(?:\d+|GPU-{_UUID}|MIG-{_UUID}|MIG-GPU-{_UUID}/\d+/\d+)$"
-)
+_ID_PATTERN = re.compile(rf"^(?:\d+|GPU-{_UUID}|MIG-{_UUID}|MIG-GPU-{_UUID}/\d+/\d+)$")
 SMI_QUERY = [
     "nvidia-smi",
     "--query-gpu=index,uuid,name,memory.total",

@@ -55,8 +55,7 @@ class NoGpuAvailable(RuntimeError):
             have = f"only {self.total}" if self.total else "no GPU"
             return f"You asked for {want}, but this server has {have}."
         text = (
-            f"No free GPU for your request ({want}): {self.leased} of the "
-            f"{self.total} GPUs on this server are leased"
+            f"No free GPU for your request ({want}): {self.leased} of the {self.total} GPUs on this server are leased"
         )
         if self.oldest is not None:
             text += f", the oldest lease since {_when(self.oldest)}"
@@ -89,9 +88,7 @@ def _parse_time(text: str) -> datetime:
     return moment
 
 
-def lease_labels(
-    user: str, gpus: Sequence[str], shared: bool, now: datetime | None = None
-) -> dict[str, str]:
+def lease_labels(user: str, gpus: Sequence[str], shared: bool, now: datetime | None = None) -> dict[str, str]:
     """Labels for a container leasing ``gpus`` (an empty tuple: a CPU container)."""
     now = now or datetime.now(timezone.utc)
     if now.tzinfo is None:
@@ -138,8 +135,7 @@ def leases_from_containers(
             since = _parse_time(labels.get(LABEL_LEASED_AT, ""))
         except ValueError:
             problem(
-                f"{name}: label {LABEL_LEASED_AT}={labels.get(LABEL_LEASED_AT)!r} "
-                "is not an ISO 8601 time with a zone"
+                f"{name}: label {LABEL_LEASED_AT}={labels.get(LABEL_LEASED_AT)!r} is not an ISO 8601 time with a zone"
             )
         mode = labels.get(LABEL_GPU_MODE)
         if mode not in (MODE_EXCLUSIVE, MODE_SHARED):
@@ -214,9 +210,7 @@ def check_quota(
         return limit
     source = "per-user limit"
     if limit != user_limit:
-        source = "limit of group " + ", ".join(
-            repr(g) for g in mine if group_limits[g] == limit
-        )
+        source = "limit of group " + ", ".join(repr(g) for g in mine if group_limits[g] == limit)
     held = f" and already hold {already_held}" if already_held else ""
     raise QuotaExceeded(
         f"You asked for {requested} GPU{'s' if requested != 1 else ''}{held}, "

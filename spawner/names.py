@@ -19,9 +19,9 @@ _HASH_LEN = 12
 def safe_slug(name: str, max_len: int = 40) -> str:
     """Escape ``name`` injectively into ``[a-z0-9-]`` of at most ``max_len``.
 
-    The empty name (the default server's name) stays empty. Short names are plain escapes (readable, and what dockerspawner's default
-    escaping gives); long ones keep a readable head plus a hash of the whole
-    name.
+    The empty name (the default server's name) stays empty. Short names are
+    plain escapes (readable, and what dockerspawner's default escaping gives);
+    long ones keep a readable head plus a hash of the whole name.
     """
     escaped = escape(name, safe=_SAFE, escape_char="-").lower()
     if len(escaped) <= max_len:

@@ -7,8 +7,9 @@ optional YAML settings file and from ``GPUHUB_<NAME>`` environment variables
 
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import yaml
 
@@ -117,7 +118,9 @@ SCHEMA: dict[str, Setting] = {
     "cpu_limit": Setting(2.0, _float, "Default CPU limit of a user container, e.g. `4`."),
     "shm_size": Setting("2G", _size, "Default /dev/shm size (Docker's 64M breaks PyTorch DataLoader workers)."),
     "shared_data": Setting("", _str, "Host path or volume mounted read-only at /data in every user container."),
-    "gpus": Setting([], _list, "GPU ids (indices, GPU-/MIG- UUIDs): the inventory where NVML and nvidia-smi are absent, else a filter of what they find."),
+    "gpus": Setting(
+        [], _list, "GPU ids (indices, GPU-/MIG- UUIDs): the inventory without NVML/nvidia-smi, else a filter of theirs."
+    ),
     "gpu_mode": Setting("device-requests", _choice("device-requests", "runtime"), "How GPUs reach containers."),
     "gpu_quota": Setting(None, _optional_int, "Most GPUs one user may hold (empty: no limit), e.g. `2`."),
     "gpu_group_quotas": Setting({}, _quotas, "Per-group GPU maximum, e.g. `students=1,staff=4`."),
@@ -139,7 +142,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     for key, value in environ.items():
         # An empty variable means "unset": compose passes every key through.
         if key.startswith(ENV_PREFIX) and key != SETTINGS_FILE_ENV and value != "":
-            raw[key[len(ENV_PREFIX):].lower()] = (value, key)
+            raw[key[len(ENV_PREFIX) :].lower()] = (value, key)
     unknown = sorted(set(raw) - set(SCHEMA))
     if unknown:
         sources = ", ".join(f"{raw[k][1]}: {k}" for k in unknown)

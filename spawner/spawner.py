@@ -226,9 +226,7 @@ class GPUDockerSpawner(DockerSpawner):
 
     def _apply_profile(self, user_options):
         try:
-            profile = profiles.validate_options(
-                self._profiles(), user_options, is_admin=self.user.admin
-            )
+            profile = profiles.validate_options(self._profiles(), user_options, is_admin=self.user.admin)
             settings = profiles.resolve_overrides(profile, user_options)
             count = profiles.resolve_gpu_count(settings.get("gpus", 0), len(self.gpu_inventory()))
             leases.check_quota(
@@ -263,9 +261,7 @@ class GPUDockerSpawner(DockerSpawner):
         return _discover(tuple(self.gpu_ids))
 
     async def current_leases(self):
-        containers = await self.docker(
-            "containers", all=True, filters={"label": leases.LABEL_GPUS}
-        )
+        containers = await self.docker("containers", all=True, filters={"label": leases.LABEL_GPUS})
         found = [(c["Names"][0].lstrip("/"), c["Labels"]) for c in containers]
         return leases.leases_from_containers(found, on_problem=self.log.warning)
 
@@ -321,9 +317,7 @@ class GPUDockerSpawner(DockerSpawner):
         labels = {LABEL_DEPLOYMENT: self.prefix, LABEL_USER: self.user.name}
         if self._leased:
             labels.update(
-                leases.lease_labels(
-                    self.user.name, self._leased, self.gpu_shared, datetime.now(timezone.utc)
-                )
+                leases.lease_labels(self.user.name, self._leased, self.gpu_shared, datetime.now(timezone.utc))
             )
         return {"user": "1000:100", "labels": labels}
 

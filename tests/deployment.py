@@ -41,9 +41,7 @@ DEPLOY_ENV = {
 
 def run(*argv: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GPUHUB_")}
-    proc = subprocess.run(
-        argv, cwd=ROOT, env={**env, **DEPLOY_ENV}, capture_output=True, text=True, timeout=timeout
-    )
+    proc = subprocess.run(argv, cwd=ROOT, env={**env, **DEPLOY_ENV}, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode:
         raise AssertionError(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -62,7 +60,8 @@ def wait_healthy(timeout: float = 120) -> None:
         except requests.ConnectionError:
             pass
         time.sleep(1)
-    raise AssertionError(f"hub not healthy after {timeout}s:\n{run('scripts/compose', 'logs', '--tail=80', check=False).stdout}")
+    logs = run("scripts/compose", "logs", "--tail=80", check=False).stdout
+    raise AssertionError(f"hub not healthy after {timeout}s:\n{logs}")
 
 
 @pytest.fixture(scope="session")
@@ -158,3 +157,14 @@ def make_user(deployment):
 
 def user_containers(client, user: str):
     return client.containers.list(all=True, filters={"label": [f"gpuhub.deployment={PREFIX}", f"gpuhub.user={user}"]})
+
+
+def container_env(container) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
+
+
+def exec_as_user(container, script: str) -> str:
+    """Run a bash script in a user container as uid 1000; it must succeed."""
+    code, out = container.exec_run(["bash", "-c", script], user="1000")
+    assert code == 0, out.decode()
+    return out.decode()

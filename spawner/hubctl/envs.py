@@ -60,8 +60,10 @@ def cmd_envs_list(api, args) -> str:
     rows = env_rows(api)
     if args.json:
         return json.dumps(rows, indent=2)
-    note = "" if any(r["owner"] == "(team)" for r in rows) else (
-        f"\n(image {api.settings['image']} has no /opt/conda/envs: no team envs, e.g. the stand-in image)"
+    note = (
+        ""
+        if any(r["owner"] == "(team)" for r in rows)
+        else (f"\n(image {api.settings['image']} has no /opt/conda/envs: no team envs, e.g. the stand-in image)")
     )
     return table(rows, ["owner", "env", "size_mib", "path"]) + note
 

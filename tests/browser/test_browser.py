@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.deployment import BASE_URL, ROOT, api, hubctl, user_containers, wait_stopped
+from tests.deployment import BASE_URL, ROOT, api, container_env, hubctl, user_containers, wait_stopped
 from tests.hubclient import Browser
 
 pytestmark = pytest.mark.integration
@@ -70,7 +70,7 @@ def test_researcher_starts_one_gpu_and_lands_in_lab(page, researcher, docker_cli
 
     [container] = user_containers(docker_client, name)
     labels = container.labels
-    env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+    env = container_env(container)
     gpus = labels["gpuhub.gpus"].split(",")
     assert len(gpus) == 1 and gpus[0] in {"0", "1", "2", "3"}, labels
     assert env["NVIDIA_VISIBLE_DEVICES"] == gpus[0]

@@ -3,13 +3,13 @@ into, and what the repository says the kernels must look like."""
 
 import json
 import re
-import tomllib
 import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
 
 import docker
+import tomllib
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,8 +45,8 @@ class Box:
     def __init__(self, client, image, volume=None):
         volumes = {volume: {"bind": "/home/jovyan", "mode": "rw"}} if volume else None
         self.container = client.containers.run(
-            image, ["sleep", "7200"], name=f"{PREFIX}{uuid.uuid4().hex[:10]}",
-            detach=True, volumes=volumes)
+            image, ["sleep", "7200"], name=f"{PREFIX}{uuid.uuid4().hex[:10]}", detach=True, volumes=volumes
+        )
 
     def run(self, *cmd, timeout=120):
         res = self.container.exec_run(["timeout", str(timeout), *cmd], demux=True)
@@ -64,8 +64,7 @@ class Box:
         except docker.errors.NotFound:
             return f"--- {self.container.name}: already removed"
         state = json.dumps(self.container.attrs.get("State"), indent=2)
-        return f"--- {self.container.name} state\n{state}\n--- logs\n" + \
-            self.container.logs().decode(errors="replace")
+        return f"--- {self.container.name} state\n{state}\n--- logs\n" + self.container.logs().decode(errors="replace")
 
     def remove(self):
         """Remove the container; a second call does nothing."""
@@ -93,8 +92,14 @@ def expected_display_name(env, kernel_display_name="Python 3 (ipykernel)"):
     config = json.loads((REPO / "kernels/jupyter/jupyter_server_config.json").read_text())
     language = "Python" if kernel_display_name.startswith("Python") else kernel_display_name
     return config["CondaKernelSpecManager"]["name_format"].format(
-        language, env, language=language, environment=env, display_name=kernel_display_name,
-        kernel="python3", conda_kernel=f"conda-env-{env}-py")
+        language,
+        env,
+        language=language,
+        environment=env,
+        display_name=kernel_display_name,
+        kernel="python3",
+        conda_kernel=f"conda-env-{env}-py",
+    )
 
 
 def script(name):

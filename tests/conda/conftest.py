@@ -18,6 +18,7 @@ import uuid
 
 import docker
 import pytest
+
 from .condatools import DEFAULT_PROBE, IMAGE, PREFIX, PROBE_TIMEOUT, REPO, Box, probe_channel
 
 
@@ -26,8 +27,10 @@ def conda_channel():
     url = os.environ.get("CONDA_CHANNEL_URL") or DEFAULT_PROBE
     why = probe_channel(url)
     if why is not None:
-        pytest.skip(f"no conda channel reachable: probed {url} "
-                    f"(timeout {PROBE_TIMEOUT}s): {why}; set CONDA_CHANNEL_URL to probe another")
+        pytest.skip(
+            f"no conda channel reachable: probed {url} "
+            f"(timeout {PROBE_TIMEOUT}s): {why}; set CONDA_CHANNEL_URL to probe another"
+        )
     return url
 
 
@@ -65,8 +68,7 @@ def image(docker_client):
     except subprocess.TimeoutExpired:
         pytest.fail(f"`{' '.join(cmd)}` did not finish within {timeout}s")
     if result.returncode != 0:
-        pytest.fail(f"`{' '.join(cmd)}` failed ({result.returncode}):\n"
-                    f"{(result.stdout + result.stderr)[-6000:]}")
+        pytest.fail(f"`{' '.join(cmd)}` failed ({result.returncode}):\n{(result.stdout + result.stderr)[-6000:]}")
     return IMAGE
 
 

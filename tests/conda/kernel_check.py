@@ -18,11 +18,18 @@ from traitlets.config.loader import JSONFileConfigLoader
 env, code, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
 config = JSONFileConfigLoader("jupyter_server_config.json", path="/etc/jupyter").load_config()
 ksm = CondaKernelSpecManager(config=config)
-names = [name for name, entry in ksm.get_all_specs().items()
-         if entry["spec"].get("metadata", {}).get("conda_env_name") == env]
+names = [
+    name
+    for name, entry in ksm.get_all_specs().items()
+    if entry["spec"].get("metadata", {}).get("conda_env_name") == env
+]
 if len(names) != 1:
-    print("RESULT " + json.dumps({"kernel": None, "status": "no-kernel", "stdout": "",
-                                  "errors": [f"kernels of env {env!r}: {names}"]}))
+    print(
+        "RESULT "
+        + json.dumps(
+            {"kernel": None, "status": "no-kernel", "stdout": "", "errors": [f"kernels of env {env!r}: {names}"]}
+        )
+    )
     sys.exit(1)
 
 stdout, errors = [], []
@@ -47,5 +54,4 @@ try:
 finally:
     kc.stop_channels()
     km.shutdown_kernel(now=True)
-print("RESULT " + json.dumps({"kernel": names[0], "status": status,
-                              "stdout": "".join(stdout), "errors": errors}))
+print("RESULT " + json.dumps({"kernel": names[0], "status": status, "stdout": "".join(stdout), "errors": errors}))

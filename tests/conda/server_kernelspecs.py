@@ -22,12 +22,22 @@ deadline = time.monotonic() + float(sys.argv[1])
 data = None
 with tempfile.TemporaryFile() as log:
     server = subprocess.Popen(
-        ["jupyter", "server", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--port={PORT}",
-         "--ServerApp.port_retries=0", "--ServerApp.root_dir=/tmp",
-         f"--IdentityProvider.token={token}"],
-        stdout=log, stderr=subprocess.STDOUT)
-    request = urllib.request.Request(f"http://127.0.0.1:{PORT}/api/kernelspecs",
-                                     headers={"Authorization": f"token {token}"})
+        [
+            "jupyter",
+            "server",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--port={PORT}",
+            "--ServerApp.port_retries=0",
+            "--ServerApp.root_dir=/tmp",
+            f"--IdentityProvider.token={token}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{PORT}/api/kernelspecs", headers={"Authorization": f"token {token}"}
+    )
     try:
         while data is None and server.poll() is None and time.monotonic() < deadline:
             try:

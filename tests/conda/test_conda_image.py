@@ -15,21 +15,20 @@ import json
 
 import pytest
 import yaml
-from .condatools import (REPO, SERVER_CONFIG, expected_display_name, load_specs,
-                        pinned_version, script)
+
+from .condatools import REPO, SERVER_CONFIG, expected_display_name, load_specs, pinned_version, script
 
 pytestmark = pytest.mark.conda
 
 BASE_PREFIX = "/opt/conda"
-LIST = ["python", "-m", "nb_conda_kernels", "list", "--json",
-        f"--JupyterApp.config_file={SERVER_CONFIG}"]
+LIST = ["python", "-m", "nb_conda_kernels", "list", "--json", f"--JupyterApp.config_file={SERVER_CONFIG}"]
 CONDA_FAILURE = "couldn't call conda"  # nb_conda_kernels' only trace of a missing conda
 
 
 def result_line(out):
     lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
     assert lines, f"no RESULT line in:\n{out}"
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def conda_kernels(box):
@@ -120,8 +119,12 @@ def test_personal_env_persists_on_the_home_volume(boxes, home_volume):
     assert display_name == expected_display_name("myexp")
     assert set(load_specs()) <= set(kernels), "the team envs are listed next to personal ones"
 
-    second.check("bash", "-c", "mkdir -p /home/jovyan/myexp && "
-                 "conda env export -n myexp > /home/jovyan/myexp/environment.yml", timeout=300)
+    second.check(
+        "bash",
+        "-c",
+        "mkdir -p /home/jovyan/myexp && conda env export -n myexp > /home/jovyan/myexp/environment.yml",
+        timeout=300,
+    )
     out, _ = second.check("cat", "/home/jovyan/myexp/environment.yml")
     exported = yaml.safe_load(out)
     assert exported["name"] == "myexp"

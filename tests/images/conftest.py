@@ -2,6 +2,7 @@
 
 import docker
 import pytest
+
 from .imagetools import HUB_IMAGE, PREFIX, REPO, STANDIN_IMAGE, Box
 
 

@@ -2,11 +2,11 @@
 
 import re
 import time
-import tomllib
 import uuid
 from pathlib import Path
 
 import pytest
+import tomllib
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
@@ -23,8 +23,11 @@ class Box:
 
     def __init__(self, client, image, **kwargs):
         self.container = client.containers.run(
-            image, kwargs.pop("command", ["sleep", "900"]),
-            name=f"{PREFIX}{uuid.uuid4().hex[:10]}", detach=True, **kwargs,
+            image,
+            kwargs.pop("command", ["sleep", "900"]),
+            name=f"{PREFIX}{uuid.uuid4().hex[:10]}",
+            detach=True,
+            **kwargs,
         )
 
     def run(self, *cmd, user="", timeout=60):

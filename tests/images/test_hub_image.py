@@ -4,6 +4,7 @@ import re
 import time
 
 import pytest
+
 from .imagetools import CA_BUNDLE, CA_ENV, REPO, Box, error_lines, pem_bodies
 
 pytestmark = pytest.mark.integration
@@ -26,12 +27,17 @@ def test_configurable_http_proxy_is_the_pinned_one(hub):
 
 
 def test_hub_packages_import(hub):
-    hub.check("python3", "-c", "import dockerspawner, nativeauthenticator, jupyterhub_idle_culler, docker, yaml, pynvml")
+    modules = "dockerspawner, nativeauthenticator, jupyterhub_idle_culler, docker, yaml, pynvml"
+    hub.check("python3", "-c", f"import {modules}")
     hub.check("python3", "-c", "import spawner; from spawner import GPUDockerSpawner")
-    names = hub.check("python3", "-c", (
-        "from importlib.metadata import entry_points;"
-        "print(' '.join(entry_points(group='jupyterhub.spawners').names))"
-    ))
+    names = hub.check(
+        "python3",
+        "-c",
+        (
+            "from importlib.metadata import entry_points;"
+            "print(' '.join(entry_points(group='jupyterhub.spawners').names))"
+        ),
+    )
     assert "gpudocker" in names.split()
     hub.check("pip", "check")
 
@@ -61,8 +67,7 @@ def test_extra_ca_in_trust_store_and_env(hub, extra_ca):
 @pytest.fixture
 def running_hub(docker_client, hub_image):
     # A real start: the proxy routes to the hub at 127.0.0.1 (no compose network).
-    box = Box(docker_client, hub_image.tags[0], command=None,
-              environment={"GPUHUB_HUB_CONNECT_HOST": "127.0.0.1"})
+    box = Box(docker_client, hub_image.tags[0], command=None, environment={"GPUHUB_HUB_CONNECT_HOST": "127.0.0.1"})
     yield box
     print(f"--- logs of {box.container.name} ---\n{box.logs()}")  # shown on failure
     box.remove()

@@ -1,6 +1,7 @@
 """Run the stand-in single-user image: user, entrypoint, versions, system config, CA."""
 
 import pytest
+
 from .imagetools import CA_BUNDLE, CA_ENV, REPO, Box, error_lines, pem_bodies
 
 pytestmark = pytest.mark.integration
@@ -46,10 +47,13 @@ def test_jupyterlab_and_kernel(standin):
     assert "python3" in standin.check("jupyter", "kernelspec", "list")
 
 
-@pytest.mark.parametrize(("repo_file", "image_file"), [
-    ("kernels/jupyter/jupyter_server_config.json", "/etc/jupyter/jupyter_server_config.json"),
-    ("kernels/condarc", "/etc/conda/.condarc"),
-])
+@pytest.mark.parametrize(
+    ("repo_file", "image_file"),
+    [
+        ("kernels/jupyter/jupyter_server_config.json", "/etc/jupyter/jupyter_server_config.json"),
+        ("kernels/condarc", "/etc/conda/.condarc"),
+    ],
+)
 def test_system_config_is_the_repos(standin, repo_file, image_file):
     want = (REPO / repo_file).read_text().strip()
     assert standin.read(image_file) == want, f"{image_file} differs from {repo_file}: rebuild (`make images`)"
@@ -64,8 +68,11 @@ def test_extra_ca_in_trust_store_and_env(standin, extra_ca):
 
 @pytest.fixture
 def lab(docker_client, standin_image):
-    box = Box(docker_client, standin_image.tags[0],
-              command=["jupyter", "lab", "--no-browser", "--ip=127.0.0.1", "--port=8888"])
+    box = Box(
+        docker_client,
+        standin_image.tags[0],
+        command=["jupyter", "lab", "--no-browser", "--ip=127.0.0.1", "--port=8888"],
+    )
     yield box
     print(f"--- logs of {box.container.name} ---\n{box.logs()}")  # shown on failure
     box.remove()

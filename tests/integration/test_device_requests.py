@@ -14,7 +14,7 @@ from jupyterhub.objects import Hub
 
 from spawner import GPUDockerSpawner
 
-from ..deployment import PREFIX, STANDIN_IMAGE
+from ..deployment import PREFIX, STANDIN_IMAGE, container_env
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,7 @@ async def test_device_requests_reach_the_engine(make_spawner, docker_client):
     assert request["Driver"] == "nvidia" and request["Capabilities"] == [["gpu"]]
     assert request["DeviceIDs"] == leased and len(leased) == 2
     assert container.attrs["HostConfig"]["Runtime"] == "runc"
-    env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+    env = container_env(container)
     assert env["NVIDIA_VISIBLE_DEVICES"] == ",".join(leased)
     assert env["CUDA_VISIBLE_DEVICES"] == "0,1"  # renumbered inside the container
     progress = spawner.progress()
@@ -62,5 +62,5 @@ async def test_cpu_server_gets_no_device(make_spawner, docker_client):
     container = docker_client.containers.get((await spawner.create_object())["Id"])
     assert not container.attrs["HostConfig"]["DeviceRequests"]
     assert "gpuhub.gpus" not in container.labels
-    env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+    env = container_env(container)
     assert env["NVIDIA_VISIBLE_DEVICES"] == "void"

@@ -10,17 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ..deployment import ROOT, api, hubctl, user_containers, wait_stopped
+from ..deployment import ROOT, api, exec_as_user, hubctl, user_containers, wait_stopped
 
 pytestmark = pytest.mark.integration
 CONDARC = yaml.safe_load((ROOT / "kernels/condarc").read_text())
 PERSONAL = CONDARC["envs_dirs"][0]
-
-
-def sh(container, script: str) -> str:
-    code, out = container.exec_run(["bash", "-c", script], user="1000")
-    assert code == 0, out.decode()
-    return out.decode()
 
 
 def test_personal_envs_folder_survives_the_container(make_user, docker_client, admin_api):
@@ -28,17 +22,17 @@ def test_personal_envs_folder_survives_the_container(make_user, docker_client, a
     browser.spawn({"profile": "cpu"})
     browser.wait_server(user)
     [container] = user_containers(docker_client, user)
-    assert sh(container, "cat /etc/conda/.condarc") == (ROOT / "kernels/condarc").read_text()
+    assert exec_as_user(container, "cat /etc/conda/.condarc") == (ROOT / "kernels/condarc").read_text()
     home = [m for m in container.attrs["Mounts"] if m["Type"] == "volume"][0]["Destination"]
     assert Path(PERSONAL).is_relative_to(home) and Path(CONDARC["pkgs_dirs"][0]).is_relative_to(home)
-    sh(container, f"mkdir -p {PERSONAL}/myexp/conda-meta && echo made > {PERSONAL}/myexp/conda-meta/history")
+    exec_as_user(container, f"mkdir -p {PERSONAL}/myexp/conda-meta && echo made > {PERSONAL}/myexp/conda-meta/history")
 
     api(admin_api, "DELETE", f"/users/{user}/server")
     wait_stopped(admin_api, user)
     browser.spawn({"profile": "cpu"})
     browser.wait_server(user)
     [container] = user_containers(docker_client, user)
-    assert sh(container, f"cat {PERSONAL}/myexp/conda-meta/history").strip() == "made"
+    assert exec_as_user(container, f"cat {PERSONAL}/myexp/conda-meta/history").strip() == "made"
 
     listing = hubctl("envs", "list").stdout
     assert any(line.split()[:2] == [user, "myexp"] for line in listing.splitlines()), listing

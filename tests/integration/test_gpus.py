@@ -6,14 +6,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ..deployment import PREFIX, api, hubctl, user_containers, wait_healthy, wait_running, wait_stopped
+from ..deployment import PREFIX, api, container_env, hubctl, user_containers, wait_healthy, wait_running, wait_stopped
 
 pytestmark = pytest.mark.integration
 INVENTORY = {"0", "1", "2", "3"}
 
 
 def gpus_of(container) -> set[str]:
-    env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+    env = container_env(container)
     labels = container.attrs["Config"]["Labels"]
     assert env["NVIDIA_VISIBLE_DEVICES"] == labels["gpuhub.gpus"]
     assert container.attrs["HostConfig"]["Runtime"] == "nvidia"
@@ -61,7 +61,7 @@ def clean_pool(admin_api, docker_client):
 def test_ten_concurrent_spawns_on_four_gpus(admin_api, docker_client, clean_pool):
     users = new_users(admin_api, 10)
     with ThreadPoolExecutor(10) as pool:
-        answers = dict(zip(users, pool.map(lambda u: start(admin_api, u), users)))
+        answers = dict(zip(users, pool.map(lambda u: start(admin_api, u), users), strict=False))
 
     refused = {u: r for u, r in answers.items() if r.status_code >= 400}
     for user in set(users) - set(refused):
@@ -120,7 +120,7 @@ def test_spawn_progress_names_the_leased_gpu(admin_api, docker_client, clean_poo
     wait_running(admin_api, user)
     [container] = user_containers(docker_client, user)
     assert container.attrs["HostConfig"]["Runtime"] == "nvidia"
-    env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+    env = container_env(container)
     assert env["CUDA_VISIBLE_DEVICES"] == "0" and env["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility"
     table = hubctl("gpus").stdout
     [gpu] = gpus_of(container)

@@ -4,16 +4,21 @@ import uuid
 
 import pytest
 
-from ..deployment import BASE_URL, PREFIX, api, hubctl, user_containers, wait_healthy, wait_running, wait_stopped
+from ..deployment import (
+    BASE_URL,
+    PREFIX,
+    api,
+    container_env,
+    exec_as_user,
+    hubctl,
+    user_containers,
+    wait_healthy,
+    wait_running,
+    wait_stopped,
+)
 from ..hubclient import Browser
 
 pytestmark = pytest.mark.integration
-
-
-def exec_as_user(container, script: str) -> str:
-    code, out = container.exec_run(["bash", "-c", script], user="1000")
-    assert code == 0, out.decode()
-    return out.decode()
 
 
 def spawn_cpu(browser: Browser, user: str) -> None:
@@ -52,7 +57,7 @@ def test_container_is_locked_down(make_user, docker_client):
     assert not any("docker.sock" in m["Source"] for m in container.attrs["Mounts"])
     uid, shm = exec_as_user(container, "id -u; df -m /dev/shm | tail -1 | awk '{print $2}'").split()
     assert uid == "1000" and int(shm) == 1024
-    env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+    env = container_env(container)
     assert env["NVIDIA_VISIBLE_DEVICES"] == "void"  # CPU profile: no GPU at all
     assert exec_as_user(container, "cat /data/dataset.txt") == "shared rows\n"
     code, out = container.exec_run(["touch", "/data/mine"], user="1000")

@@ -37,8 +37,9 @@ def test_all_images_present():
 def test_base_image_arg_shell_and_labels(path):
     steps = instructions(path)
     first_from = next(i for i, (word, _) in enumerate(steps) if word == "FROM")
-    assert any(w == "ARG" and a.startswith("BASE_IMAGE=") for w, a in steps[:first_from]), \
+    assert any(w == "ARG" and a.startswith("BASE_IMAGE=") for w, a in steps[:first_from]), (
         "ARG BASE_IMAGE=<default> must come before the first FROM"
+    )
     assert re.match(r"\$\{?BASE_IMAGE\}?(\s|$)", steps[first_from][1])
     shells = [i for i, (w, _) in enumerate(steps) if w == "SHELL"]
     first_run = next(i for i, (w, _) in enumerate(steps) if w == "RUN")
@@ -50,8 +51,7 @@ def test_base_image_arg_shell_and_labels(path):
 
 @pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.parent.name)
 def test_context_paths_pass_the_dockerignore(path):
-    kept = {line[1:].strip("/") for line in (REPO / ".dockerignore").read_text().splitlines()
-            if line.startswith("!")}
+    kept = {line[1:].strip("/") for line in (REPO / ".dockerignore").read_text().splitlines() if line.startswith("!")}
     for word, args in instructions(path):
         if word in ("COPY", "ADD") and "--from=" not in args:
             for src in args.split()[:-1]:

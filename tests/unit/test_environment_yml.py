@@ -2,18 +2,17 @@
 pins (images/hub/requirements.txt) and with pyproject.toml's ranges."""
 
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 HUB_REQUIREMENTS = ROOT / "images" / "hub" / "requirements.txt"
-HUB_STACK = {"jupyterhub", "dockerspawner", "jupyterhub-nativeauthenticator",
-             "jupyterhub-idle-culler", "docker"}
+HUB_STACK = {"jupyterhub", "dockerspawner", "jupyterhub-nativeauthenticator", "jupyterhub-idle-culler", "docker"}
 PIN_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([0-9][A-Za-z0-9.+!_-]*)$")
 
 
@@ -70,8 +69,8 @@ def test_pins_agree_with_hub_image(env_pins):
     assert HUB_STACK <= set(hub), "the hub image pins the whole hub stack"
     for name, version in hub.items():
         assert env_pins.get(name) == version, (
-            f"{name}: images/hub/requirements.txt pins {version}, "
-            f"environment.yml {env_pins.get(name, 'nothing')}")
+            f"{name}: images/hub/requirements.txt pins {version}, environment.yml {env_pins.get(name, 'nothing')}"
+        )
 
 
 def test_pins_satisfy_pyproject(env_pins):
@@ -84,4 +83,5 @@ def test_pins_satisfy_pyproject(env_pins):
         name = canonicalize_name(req.name)
         if name in env_pins:
             assert req.specifier.contains(env_pins[name], prereleases=True), (
-                f"environment.yml pins {name}=={env_pins[name]}, pyproject.toml wants {req}")
+                f"environment.yml pins {name}=={env_pins[name]}, pyproject.toml wants {req}"
+            )

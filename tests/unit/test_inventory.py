@@ -187,9 +187,7 @@ def test_configured_id_forms_are_accepted(good):
     assert inventory.discover([good], nvml=None, run=None)[0].id == good.strip()
 
 
-@pytest.mark.parametrize(
-    "bad", ["", "gpu0", "-1", "GPU-123", "MIG-GPU-11111111-2222-3333-4444-555555555555", "0,1", 0]
-)
+@pytest.mark.parametrize("bad", ["", "gpu0", "-1", "GPU-123", "MIG-GPU-11111111-2222-3333-4444-555555555555", "0,1", 0])
 def test_configured_ids_are_validated(bad):
     with pytest.raises(ValueError, match="Invalid GPU id") as err:
         inventory.discover([bad], nvml=None, run=None)
@@ -245,9 +243,7 @@ def test_main_prints_the_inventory_as_json(monkeypatch, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert calls == [["0"]]
     assert printed["source"] == "nvml"
-    assert printed["gpus"][0] == {
-        "id": U0, "name": "H200", "memory_mib": 143771, "uuid": U0, "index": "0"
-    }
+    assert printed["gpus"][0] == {"id": U0, "name": "H200", "memory_mib": 143771, "uuid": U0, "index": "0"}
     assert printed["usage"][U0]["utilization_percent"] == 3
 
 

@@ -172,9 +172,7 @@ def test_no_free_gpu_message_names_holders_only_for_admins():
 def test_no_free_gpu_message_when_asking_for_more_than_exist():
     with pytest.raises(NoGpuAvailable) as err:
         leases.allocate(GPUS, [], 4)
-    assert err.value.message(viewer_is_admin=True) == (
-        "You asked for 4 GPUs, but this server has only 3."
-    )
+    assert err.value.message(viewer_is_admin=True) == ("You asked for 4 GPUs, but this server has only 3.")
 
 
 # -- quotas ---------------------------------------------------------------
@@ -229,9 +227,7 @@ def test_quota_rejects_bad_counts(bad):
 def test_device_request_config():
     host, env = leases.docker_gpu_config(["GPU-a", "MIG-b"])
     assert host == {
-        "device_requests": [
-            DeviceRequest(driver="nvidia", device_ids=["GPU-a", "MIG-b"], capabilities=[["gpu"]])
-        ]
+        "device_requests": [DeviceRequest(driver="nvidia", device_ids=["GPU-a", "MIG-b"], capabilities=[["gpu"]])]
     }
     assert host["device_requests"][0]["DeviceIDs"] == ["GPU-a", "MIG-b"]
     assert env == {

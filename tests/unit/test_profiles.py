@@ -78,9 +78,7 @@ def test_default_profiles():
     for slug in ("cpu", "gpu-1", "gpu-2"):
         limits = {"gpus", "mem_limit", "cpu_limit", "shm_size"}
         assert set(by_slug[slug]["spawner_override"]) == limits
-    settings = profiles.resolve_overrides(
-        profiles.validate_options(profiles.DEFAULT_PROFILES, {}, is_admin=False), {}
-    )
+    settings = profiles.resolve_overrides(profiles.validate_options(profiles.DEFAULT_PROFILES, {}, is_admin=False), {})
     assert settings["gpus"] == 0 and settings["gpu_shared"] is False
     profiles.render_form(profiles.DEFAULT_PROFILES, is_admin=True)
     assert profiles.DEFAULT_PROFILES == pristine

@@ -63,7 +63,9 @@ def test_bad_values_are_named(env, message):
         load_settings(env)
 
 
-@pytest.mark.parametrize("content, message", [("a: [", "not valid YAML"), ("- 1\n", "mapping"), ("bogus: 1\n", "unknown")])
+@pytest.mark.parametrize(
+    "content, message", [("a: [", "not valid YAML"), ("- 1\n", "mapping"), ("bogus: 1\n", "unknown")]
+)
 def test_bad_settings_file(tmp_path, content, message):
     f = tmp_path / "s.yml"
     f.write_text(content)
@@ -78,7 +80,7 @@ def test_missing_settings_file_is_an_error(tmp_path):
 
 def test_compose_passes_every_setting():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    passed = {k[len("GPUHUB_"):].lower() for k in compose["services"]["hub"]["environment"]} - {"settings_file"}
+    passed = {k[len("GPUHUB_") :].lower() for k in compose["services"]["hub"]["environment"]} - {"settings_file"}
     assert passed == set(SCHEMA) - {"data_dir"}
 
 
