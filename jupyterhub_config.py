@@ -53,6 +53,8 @@ if s["idle_timeout"]:  # culling stops the server, which returns its GPUs
                 "-m",
                 "jupyterhub_idle_culler",
                 f"--timeout={s['idle_timeout']}",
+                # look often enough that a server outlives its timeout by at most a quarter
+                f"--cull-every={max(5, min(300, s['idle_timeout'] // 4))}",
             ],
         }
     )

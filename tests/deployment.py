@@ -29,39 +29,70 @@ VERSION = next(
 STANDIN_IMAGE = f"gpuhub/singleuser-standin:{VERSION}"
 SHARED_DATA = Path("/tmp/gpuhub-test-shared")  # as in tests/integration/settings.yml
 
-DEPLOY_ENV = {
-    "COMPOSE_PROJECT_NAME": PREFIX,
-    "GPUHUB_PREFIX": PREFIX,
-    "GPUHUB_NETWORK": PREFIX,
-    "HUB_PORT": str(PORT),
-    "HUB_SETTINGS_FILE": str(ROOT / "tests/integration/settings.yml"),
-    "GPUHUB_IMAGE": STANDIN_IMAGE,
-}
+
+class Deployment:
+    """One compose project of the platform: its name is the prefix of all it makes."""
+
+    def __init__(self, prefix: str, port: int, **settings: str):
+        self.prefix, self.base_url = prefix, f"http://127.0.0.1:{port}"
+        self.env = {
+            "COMPOSE_PROJECT_NAME": prefix,
+            "GPUHUB_PREFIX": prefix,
+            "GPUHUB_NETWORK": prefix,
+            "HUB_PORT": str(port),
+            "HUB_SETTINGS_FILE": str(ROOT / "tests/integration/settings.yml"),
+            "GPUHUB_IMAGE": STANDIN_IMAGE,
+            **settings,
+        }
+
+    def run(self, *argv: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GPUHUB_")}
+        proc = subprocess.run(argv, cwd=ROOT, env={**env, **self.env}, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode:
+            raise AssertionError(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def hubctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.run("scripts/hubctl", *args, check=check)
+
+    def wait_healthy(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.base_url}/hub/health", timeout=2).ok:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(1)
+        logs = self.run("scripts/compose", "logs", "--tail=80", check=False).stdout
+        raise AssertionError(f"hub not healthy after {timeout}s:\n{logs}")
+
+    def up(self) -> str:
+        """Start the hub; return the first admin's password."""
+        self.run("scripts/compose", "up", "-d")
+        self.wait_healthy()
+        return re.search(r"with password (\S+)", self.hubctl("first-admin").stdout).group(1)
+
+    def admin_api(self) -> requests.Session:
+        session = requests.Session()
+        session.headers["Authorization"] = f"token {self.hubctl('token').stdout.strip()}"
+        session.base = f"{self.base_url}/hub/api"
+        return session
+
+    def down(self, client) -> None:
+        """Remove everything of this deployment, data included; keep the hub's log."""
+        logs = self.run("scripts/compose", "logs", "--tail=200", check=False).stdout
+        (ROOT / ".build").mkdir(exist_ok=True)
+        (ROOT / f".build/{self.prefix}-hub.log").write_text(logs)
+        self.run("scripts/compose", "down", "--volumes", check=False)
+        for c in client.containers.list(all=True, filters={"label": f"gpuhub.deployment={self.prefix}"}):
+            c.remove(force=True)
+        for v in client.volumes.list(filters={"label": f"gpuhub.deployment={self.prefix}"}):
+            v.remove(force=True)
 
 
-def run(*argv: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GPUHUB_")}
-    proc = subprocess.run(argv, cwd=ROOT, env={**env, **DEPLOY_ENV}, capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode:
-        raise AssertionError(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def hubctl(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run("scripts/hubctl", *args, check=check)
-
-
-def wait_healthy(timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{BASE_URL}/hub/health", timeout=2).ok:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(1)
-    logs = run("scripts/compose", "logs", "--tail=80", check=False).stdout
-    raise AssertionError(f"hub not healthy after {timeout}s:\n{logs}")
+TEST = Deployment(PREFIX, PORT)
+run, hubctl, wait_healthy = TEST.run, TEST.hubctl, TEST.wait_healthy
 
 
 @pytest.fixture(scope="session")
@@ -79,39 +110,21 @@ def docker_client():
     return client
 
 
-def remove_leftovers(client) -> None:
-    run("scripts/compose", "down", "--volumes", check=False)
-    for c in client.containers.list(all=True, filters={"label": f"gpuhub.deployment={PREFIX}"}):
-        c.remove(force=True)
-    for v in client.volumes.list(filters={"label": f"gpuhub.deployment={PREFIX}"}):
-        v.remove(force=True)
-
-
 @pytest.fixture(scope="session")
 def deployment(docker_client):
     """The hub up, with its first admin; torn down (data included) at the end."""
-    remove_leftovers(docker_client)
+    TEST.down(docker_client)  # leftovers of an interrupted run
     SHARED_DATA.mkdir(exist_ok=True)
     (SHARED_DATA / "dataset.txt").write_text("shared rows\n")
-    run("scripts/compose", "up", "-d")
     try:
-        wait_healthy()
-        out = hubctl("first-admin").stdout
-        yield {"admin_password": re.search(r"with password (\S+)", out).group(1)}
+        yield {"admin_password": TEST.up()}
     finally:
-        logs = run("scripts/compose", "logs", "--tail=200", check=False).stdout
-        (ROOT / ".build").mkdir(exist_ok=True)
-        (ROOT / ".build/test-hub.log").write_text(logs)
-        remove_leftovers(docker_client)
+        TEST.down(docker_client)
 
 
 @pytest.fixture(scope="session")
 def admin_api(deployment):
-    token = hubctl("token").stdout.strip()
-    session = requests.Session()
-    session.headers["Authorization"] = f"token {token}"
-    session.base = f"{BASE_URL}/hub/api"
-    return session
+    return TEST.admin_api()
 
 
 def api(session, method: str, path: str, **kw) -> requests.Response:

@@ -1,0 +1,37 @@
+"""Idle servers are culled (jupyterhub-idle-culler as a hub service with its
+scoped role), and culling returns the server's GPUs: a deployment of its own
+with a 15-second idle timeout."""
+
+import time
+
+import pytest
+
+from ..deployment import Deployment, api, wait_running
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def culling(docker_client):
+    deployment = Deployment("gpuhub-cull", 18300, GPUHUB_IDLE_TIMEOUT="15")
+    deployment.down(docker_client)
+    try:
+        deployment.up()
+        yield deployment
+    finally:
+        deployment.down(docker_client)
+
+
+def test_idle_server_is_culled_and_its_gpu_returns(culling, docker_client):
+    admin = culling.admin_api()
+    assert api(admin, "POST", "/users/sleepy").status_code == 201
+    assert api(admin, "POST", "/users/sleepy/server", json={"profile": "gpu-1"}).status_code in (201, 202)
+    wait_running(admin, "sleepy")
+    leased = {"label": ["gpuhub.deployment=gpuhub-cull", "gpuhub.gpus"]}
+    assert len(docker_client.containers.list(all=True, filters=leased)) == 1
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and api(admin, "GET", "/users/sleepy").json().get("server"):
+        time.sleep(2)
+    assert not api(admin, "GET", "/users/sleepy").json().get("server"), "idle server was not culled in 120 s"
+    assert docker_client.containers.list(all=True, filters=leased) == []
