@@ -160,7 +160,7 @@ def make_user(deployment):
         hubctl("users", "add", name)
         password = uuid.uuid4().hex
         browser = Browser(BASE_URL)
-        browser.signup(name, password)  # pre-approved: hubctl created the user
+        assert "already approved" in browser.signup(name, password)  # hubctl created the user
         r = browser.login(name, password)
         assert r.ok and "/hub/login" not in r.url, f"login of {name} failed: {r.status_code} {r.url}"
         return name, browser
