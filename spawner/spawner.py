@@ -291,8 +291,7 @@ class GPUDockerSpawner(DockerSpawner):
             return await super().create_object()
         async with _allocation_lock:
             self._leased = await self._lease_gpus()
-            if self._leased:
-                self._event(f"Leased GPU {', '.join(self._describe(self._leased))}")
+            self._event(f"Leased GPU {', '.join(self._describe(self._leased))}")
             return await super().create_object()
 
     def _describe(self, ids):

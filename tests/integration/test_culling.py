@@ -2,11 +2,9 @@
 scoped role), and culling returns the server's GPUs: a deployment of its own
 with a 15-second idle timeout."""
 
-import time
-
 import pytest
 
-from ..deployment import Deployment, api, wait_running
+from ..deployment import Deployment, api, wait_running, wait_stopped
 
 pytestmark = pytest.mark.integration
 
@@ -30,8 +28,5 @@ def test_idle_server_is_culled_and_its_gpu_returns(culling, docker_client):
     leased = {"label": ["gpuhub.deployment=gpuhub-cull", "gpuhub.gpus"]}
     assert len(docker_client.containers.list(all=True, filters=leased)) == 1
 
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and api(admin, "GET", "/users/sleepy").json().get("server"):
-        time.sleep(2)
-    assert not api(admin, "GET", "/users/sleepy").json().get("server"), "idle server was not culled in 120 s"
+    wait_stopped(admin, "sleepy", timeout=120)  # nobody stops it but the culler
     assert docker_client.containers.list(all=True, filters=leased) == []

@@ -17,8 +17,7 @@ def fresh(docker_client):
     deployment = Deployment("gpuhub-makeup", 18400, GPUHUB_IMAGE="")  # let make up choose
     deployment.down(docker_client)
     yield deployment
-    deployment.down(docker_client)
-    subprocess.run(["docker", "volume", "rm", "-f", "gpuhub-makeup-hub-data"], capture_output=True)
+    deployment.down(docker_client)  # compose down --volumes: the hub's data volume too
 
 
 def make(deployment, target: str) -> subprocess.CompletedProcess:
