@@ -20,13 +20,18 @@ import requests
 from .hubclient import Browser
 
 ROOT = Path(__file__).resolve().parents[1]
-PREFIX = "gpuhub-test"
+# Overridable so that two checkouts (or two people) can run the suite on one engine.
+PREFIX = os.environ.get("GPUHUB_TEST_PREFIX", "gpuhub-test")
 PORT = int(os.environ.get("GPUHUB_TEST_PORT", "18000"))
 BASE_URL = f"http://127.0.0.1:{PORT}"
 VERSION = next(
     line.split('"')[1] for line in (ROOT / "pyproject.toml").read_text().splitlines() if line.startswith("version")
 )
-STANDIN_IMAGE = f"gpuhub/singleuser-standin:{VERSION}"
+# The images under test. GPUHUB_TAG (scripts/build-images reads it too) tests
+# another build beside the default one without replacing its tags.
+TAG = os.environ.get("GPUHUB_TAG") or VERSION
+HUB_IMAGE = f"gpuhub/hub:{TAG}"
+STANDIN_IMAGE = f"gpuhub/singleuser-standin:{TAG}"
 SHARED_DATA = Path("/tmp/gpuhub-test-shared")  # as in tests/integration/settings.yml
 
 
@@ -41,6 +46,7 @@ class Deployment:
             "GPUHUB_NETWORK": prefix,
             "HUB_PORT": str(port),
             "HUB_SETTINGS_FILE": str(ROOT / "tests/integration/settings.yml"),
+            "HUB_IMAGE": HUB_IMAGE,
             "GPUHUB_IMAGE": STANDIN_IMAGE,
             **settings,
         }
@@ -102,7 +108,7 @@ def docker_client():
         client.ping()
     except docker.errors.DockerException as e:
         pytest.fail(f"no Docker engine ({e}): run `make test`, which provisions one")
-    for image in (STANDIN_IMAGE, f"gpuhub/hub:{VERSION}"):
+    for image in (STANDIN_IMAGE, HUB_IMAGE):
         try:
             client.images.get(image)
         except docker.errors.ImageNotFound:

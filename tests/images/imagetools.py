@@ -6,12 +6,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-import tomllib
+
+from ..deployment import HUB_IMAGE, STANDIN_IMAGE
 
 REPO = Path(__file__).resolve().parents[2]
-VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
-HUB_IMAGE = f"gpuhub/hub:{VERSION}"
-STANDIN_IMAGE = f"gpuhub/singleuser-standin:{VERSION}"
 PREFIX = "gpuhub-test-img-"  # every container these tests create
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 CA_ENV = ["PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "CONDA_SSL_VERIFY"]
