@@ -17,6 +17,8 @@ down: ## Stop the hub and every user server; keeps all data (volumes)
 	@scripts/compose down
 	@ids=$$(docker ps -aq --filter label=gpuhub.deployment=$${GPUHUB_PREFIX:-gpuhub}); \
 	 [ -z "$$ids" ] || docker rm -f $$ids >/dev/null
+	@ids=$$(docker network ls -q --filter label=gpuhub.deployment=$${GPUHUB_PREFIX:-gpuhub}); \
+	 [ -z "$$ids" ] || docker network rm $$ids >/dev/null
 
 images: ## Build the hub and stand-in images (falls back to a local Debian base)
 	@scripts/build-images

@@ -4,6 +4,8 @@
 import glob
 import os
 
+from tornado.httpserver import HTTPServer
+
 from spawner.hubsecrets import ensure_secret
 from spawner.settings import load_settings
 
@@ -21,6 +23,9 @@ c.ConfigurableHTTPProxy.auth_token = ensure_secret(f"{data}/secrets/proxy_token"
 c.ConfigurableHTTPProxy.pid_file = f"{data}/jupyterhub-proxy.pid"
 c.JupyterHub.cleanup_servers = False  # hub restarts leave user servers running
 c.JupyterHub.log_level = s["log_level"].upper()
+# Requests to the hub (forms, REST) are small; the default 100 MB cap lets one
+# request echo megabytes into pages and logs. Notebook traffic goes to user servers.
+HTTPServer.configure(None, max_body_size=256 * 1024)
 
 # -- login: NativeAuthenticator, admins approve sign-ups --------------------
 c.JupyterHub.authenticator_class = "spawner.auth.PlatformAuthenticator"
@@ -77,7 +82,7 @@ c.GPUDockerSpawner.prefix = s["prefix"]
 c.GPUDockerSpawner.network_name = s["network"]
 c.GPUDockerSpawner.use_internal_ip = True
 c.GPUDockerSpawner.image = s["image"]
-c.GPUDockerSpawner.allowed_images = [s["image"], *s["allowed_images"]]
+c.GPUDockerSpawner.allowed_images = s["allowed_images"]  # the configured image is always allowed
 c.GPUDockerSpawner.pull_policy = s["pull_policy"]
 c.GPUDockerSpawner.mem_limit = s["mem_limit"]
 c.GPUDockerSpawner.cpu_limit = s["cpu_limit"]
@@ -85,6 +90,8 @@ c.GPUDockerSpawner.shm_size = s["shm_size"]
 c.GPUDockerSpawner.shared_data = s["shared_data"]
 c.GPUDockerSpawner.gpu_ids = s["gpus"]
 c.GPUDockerSpawner.gpu_mode = s["gpu_mode"]
+c.GPUDockerSpawner.gpu_runtime = s["gpu_runtime"]
+c.GPUDockerSpawner.isolate_servers = s["isolate_servers"]
 c.GPUDockerSpawner.gpu_quota = s["gpu_quota"]
 c.GPUDockerSpawner.gpu_group_quotas = s["gpu_group_quotas"]
 if s["profiles"]:

@@ -1,5 +1,12 @@
 """gpuhub: a multi-user GPU research platform on JupyterHub + Docker."""
 
-from .spawner import GPUDockerSpawner
-
 __all__ = ["GPUDockerSpawner"]
+
+
+def __getattr__(name):
+    # Lazy, so that scripts importing spawner.settings do not load JupyterHub and DockerSpawner.
+    if name == "GPUDockerSpawner":
+        from .spawner import GPUDockerSpawner
+
+        return GPUDockerSpawner
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,12 +14,11 @@ from datetime import datetime, timezone
 
 from docker.types import DeviceRequest
 
+from .labels import LABEL_GPU_MODE, LABEL_GPUS, LABEL_LEASED_AT, LABEL_USER
+from .settings import GPU_MODES
+
 log = logging.getLogger(__name__)
 
-LABEL_GPUS = "gpuhub.gpus"
-LABEL_USER = "gpuhub.user"
-LABEL_LEASED_AT = "gpuhub.leased-at"
-LABEL_GPU_MODE = "gpuhub.gpu-mode"
 MODE_EXCLUSIVE = "exclusive"
 MODE_SHARED = "shared"
 DRIVER_CAPABILITIES = {"compute", "compat32", "graphics", "utility", "video", "display", "all"}
@@ -223,15 +222,16 @@ def docker_gpu_config(
     *,
     mode: str = "device-requests",
     capabilities: str = "compute,utility",
+    runtime: str = "nvidia",
 ) -> tuple[dict[str, object], dict[str, str]]:
     """Docker host-config keys and environment for a container given ``gpu_ids``.
 
     ``mode`` is "device-requests" (Docker's ``--gpus``) or "runtime" (the
-    legacy ``--runtime=nvidia``). Inside the container the devices are
-    renumbered from 0, hence CUDA_VISIBLE_DEVICES "0,1,...".
+    legacy ``--runtime=nvidia``, the runtime's name being ``runtime``). Inside
+    the container the devices are renumbered from 0, hence CUDA_VISIBLE_DEVICES "0,1,...".
     """
-    if mode not in ("device-requests", "runtime"):
-        raise ValueError(f"GPU mode must be 'device-requests' or 'runtime', got {mode!r}")
+    if mode not in GPU_MODES:
+        raise ValueError(f"GPU mode must be one of {', '.join(GPU_MODES)}, got {mode!r}")
     caps = [c.strip() for c in capabilities.split(",") if c.strip()]
     unknown = sorted(set(caps) - DRIVER_CAPABILITIES)
     if not caps or unknown:
@@ -250,5 +250,5 @@ def docker_gpu_config(
         request = DeviceRequest(driver="nvidia", device_ids=ids, capabilities=[["gpu"]])
         host_config["device_requests"] = [request]
     elif ids:
-        host_config["runtime"] = "nvidia"
+        host_config["runtime"] = runtime
     return host_config, env

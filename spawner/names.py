@@ -9,6 +9,9 @@ import hashlib
 
 from escapism import escape
 
+# The workspace volume of each user, as a DockerSpawner template ({username}
+# is the escaped name, safe_slug).
+WORKSPACE_VOLUME = "{prefix}-home-{username}"
 _SAFE = set("abcdefghijklmnopqrstuvwxyz0123456789")
 # In escaped text every "-" starts a two-hex-digit escape, so "--" never
 # occurs there: it marks the shortened form and keeps the two disjoint.
@@ -33,3 +36,8 @@ def safe_slug(name: str, max_len: int = 40) -> str:
     if cut != -1 and cut > len(head) - 3:
         head = head[:cut]
     return f"{head}{_HASH_MARK}{digest}"
+
+
+def workspace_volume(prefix: str, username: str) -> str:
+    """The name of ``username``'s workspace volume (what the spawner renders)."""
+    return WORKSPACE_VOLUME.format(prefix=prefix, username=safe_slug(username))

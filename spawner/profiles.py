@@ -14,15 +14,27 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from .sizes import parse_size
+
 PROFILE_FIELD = "profile"
 OPTION_FIELD_PREFIX = "profile-option-"
 IGNORED_FORM_FIELDS = frozenset({"_xsrf"})
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_SIZE = re.compile(r"^\d+(\.\d+)?[KMGTkmgt]?$")
 
 
 class ProfileError(ValueError):
     """A bad profile choice (or a bad profile configuration)."""
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    """``repr`` of user input, cut short: error pages and logs must not echo megabytes."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def _listed(values: Sequence[object], most: int = 5) -> str:
+    shown = ", ".join(_shown(v) for v in list(values)[:most])
+    return shown if len(values) <= most else f"{shown} and {len(values) - most} more"
 
 
 def _builtin(slug: str, name: str, text: str, override: dict, **flags: bool) -> dict[str, Any]:
@@ -48,8 +60,11 @@ def _is_count(value: object) -> bool:
 
 
 def _is_size(value: object) -> bool:
-    text = isinstance(value, str) and bool(_SIZE.match(value))
-    return value is None or _is_count(value) or text
+    try:
+        parse_size(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_cpus(value: object) -> bool:
@@ -60,8 +75,8 @@ def _is_cpus(value: object) -> bool:
 _CHECKS = {
     "gpus": (lambda v: _is_count(v) or v == "all", 'a non-negative integer or "all"'),
     "gpu_shared": (lambda v: isinstance(v, bool), "true or false"),
-    "mem_limit": (_is_size, 'a size such as "8G", or None'),
-    "shm_size": (_is_size, 'a size such as "2G", or None'),
+    "mem_limit": (lambda v: v is None or _is_size(v), 'a size such as "8G", or None (no limit)'),
+    "shm_size": (_is_size, 'a size such as "2G"'),
     "cpu_limit": (_is_cpus, "a positive number, or None"),
     "image": (lambda v: isinstance(v, str) and bool(v), "an image name"),
 }
@@ -151,7 +166,7 @@ def options_from_form(formdata: Mapping[str, Sequence[str]]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     picked = list(formdata.get(PROFILE_FIELD) or [])
     if len(picked) > 1:
-        raise ProfileError(f"Pick one profile, not {len(picked)}: {picked}")
+        raise ProfileError(f"Pick one profile, not {len(picked)}: {_listed(picked)}")
     if picked:
         options[PROFILE_FIELD] = picked[0]
     prefix = f"{OPTION_FIELD_PREFIX}{picked[0]}--" if picked else None
@@ -161,13 +176,13 @@ def options_from_form(formdata: Mapping[str, Sequence[str]]) -> dict[str, Any]:
             continue
         if prefix and field.startswith(prefix):
             if len(values) != 1:
-                raise ProfileError(f"Form field {field!r} needs exactly one value")
+                raise ProfileError(f"Form field {_shown(field)} needs exactly one value")
             options[field[len(prefix) :]] = values[0]
         elif not field.startswith(OPTION_FIELD_PREFIX):
             unknown.append(field)
     if unknown:
         raise ProfileError(
-            f"Unknown form field(s): {', '.join(map(repr, sorted(unknown)))}; expected "
+            f"Unknown form field(s): {_listed(sorted(unknown))}; expected "
             f"'{PROFILE_FIELD}' and '{OPTION_FIELD_PREFIX}<profile>--<option>'"
         )
     return options
@@ -197,7 +212,7 @@ def validate_options(
     """
     profiles = normalize_profiles(profiles)
     if not isinstance(user_options, Mapping):
-        raise ProfileError(f"user_options must be a mapping, got {user_options!r}")
+        raise ProfileError(f"user_options must be a mapping, got {_shown(user_options)}")
     visible = [p for p in profiles if is_admin or not p["admin_only"]]
     if not visible:
         raise ProfileError("No profile is available to you; ask an admin")
@@ -208,7 +223,7 @@ def validate_options(
     else:
         profile = next((p for p in profiles if p["slug"] == slug), None)
         if profile is None:
-            raise ProfileError(f"Unknown profile {slug!r}; available: {offered}")
+            raise ProfileError(f"Unknown profile {_shown(slug)}; available: {offered}")
         if profile["admin_only"] and not is_admin:
             raise ProfileError(f"Profile {slug!r} is for admins only; available: {offered}")
     options = profile["profile_options"]
@@ -216,20 +231,19 @@ def validate_options(
     unknown = [key for key in user_options if key not in allowed]
     if unknown:
         raise ProfileError(
-            f"Unknown option(s) {', '.join(map(repr, unknown))} for profile "
-            f"{profile['slug']!r}; allowed: {', '.join(allowed)}"
+            f"Unknown option(s) {_listed(unknown)} for profile {profile['slug']!r}; allowed: {', '.join(allowed)}"
         )
     for name, option in options.items():
         value = user_options.get(name)
         if value is not None and (not isinstance(value, str) or value not in option["choices"]):
             raise ProfileError(
-                f"{value!r} is not offered for option {name!r} of profile {profile['slug']!r}; "
+                f"{_shown(value)} is not offered for option {name!r} of profile {profile['slug']!r}; "
                 f"choices: {', '.join(option['choices'])}"
             )
     if "gpus" in user_options:
         wanted = user_options["gpus"]
         if not _is_count(wanted):
-            raise ProfileError(f"gpus must be a non-negative integer, got {wanted!r}")
+            raise ProfileError(f"gpus must be a non-negative integer, got {_shown(wanted)}")
         cap = resolve_overrides(profile, {k: v for k, v in user_options.items() if k != "gpus"})
         if cap["gpus"] != "all" and wanted > cap["gpus"]:
             raise ProfileError(f"gpus={wanted} is above the {cap['gpus']} of {profile['slug']!r}")

@@ -13,6 +13,9 @@ from typing import Any
 
 import yaml
 
+from .sizes import parse_size
+
+GPU_MODES = ("device-requests", "runtime")  # how leased GPUs reach containers
 ENV_PREFIX = "GPUHUB_"
 SETTINGS_FILE_ENV = "GPUHUB_SETTINGS_FILE"
 
@@ -47,6 +50,13 @@ def _int(value: Any) -> int:
     return int(value)
 
 
+def _bool(value: Any) -> bool:
+    text = str(value).strip().lower()
+    if text not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError("expected true or false")
+    return text in ("true", "1", "yes")
+
+
 def _optional_int(value: Any) -> int | None:
     return None if str(value).strip().lower() in ("", "none") else _int(value)
 
@@ -59,13 +69,6 @@ def _float(value: Any) -> float:
     if number <= 0 or isinstance(value, bool):
         raise ValueError("expected a positive number")
     return number
-
-
-def _size(value: Any) -> str:
-    text = _str(value)
-    if not re.fullmatch(r"\d+(\.\d+)?[kKmMgGtT]?", text):
-        raise ValueError("expected a size like 512M or 8G")
-    return text.upper()
 
 
 def _choice(*allowed: str) -> Callable[[Any], str]:
@@ -114,17 +117,21 @@ SCHEMA: dict[str, Setting] = {
     "image": Setting("gpuhub/singleuser:0.1.0", _str, "Default single-user image."),
     "allowed_images": Setting([], _list, "Images users may choose (the default image is always allowed)."),
     "pull_policy": Setting("ifnotpresent", _choice("ifnotpresent", "always", "never", "skip"), "When to pull images."),
-    "mem_limit": Setting("8G", _size, "Default memory limit of a user container, e.g. `16G`."),
+    "mem_limit": Setting("8G", parse_size, "Default memory limit of a user container, e.g. `16G`."),
     "cpu_limit": Setting(2.0, _float, "Default CPU limit of a user container, e.g. `4`."),
-    "shm_size": Setting("2G", _size, "Default /dev/shm size (Docker's 64M breaks PyTorch DataLoader workers)."),
+    "shm_size": Setting("2G", parse_size, "Default /dev/shm size (Docker's 64M breaks PyTorch DataLoader workers)."),
     "shared_data": Setting("", _str, "Host path or volume mounted read-only at /data in every user container."),
     "gpus": Setting(
         [], _list, "GPU ids (indices, GPU-/MIG- UUIDs): the inventory without NVML/nvidia-smi, else a filter of theirs."
     ),
-    "gpu_mode": Setting("device-requests", _choice("device-requests", "runtime"), "How GPUs reach containers."),
+    "gpu_mode": Setting("device-requests", _choice(*GPU_MODES), "How GPUs reach containers."),
+    "gpu_runtime": Setting("nvidia", _name, "Docker runtime that passes GPUs through in gpu_mode runtime."),
     "gpu_quota": Setting(None, _optional_int, "Most GPUs one user may hold (empty: no limit), e.g. `2`."),
     "gpu_group_quotas": Setting({}, _quotas, "Per-group GPU maximum, e.g. `students=1,staff=4`."),
     "profiles": Setting([], _profiles, "Profiles in KubeSpawner's profile_list shape (empty: the built-in set)."),
+    "isolate_servers": Setting(
+        True, _bool, "Each server on a network of its own: user containers cannot reach each other."
+    ),
     "idle_timeout": Setting(3600, _int, "Seconds of inactivity before a server is culled (0: never)."),
     "log_level": Setting("INFO", _choice("debug", "info", "warning", "error"), "Hub log level."),
 }

@@ -9,19 +9,26 @@ from the containers that exist, under a lock held from allocation to creation.
 import asyncio
 import functools
 import inspect
+import socket
 from datetime import datetime, timezone
+from urllib.parse import urlparse
 
+import docker
 from dockerspawner import DockerSpawner
 from dockerspawner.dockerspawner import _deep_merge
 from jupyterhub.traitlets import Callable
 from tornado import web
 from traitlets import Bool, CaselessStrEnum, Dict, Int, List, Unicode, Union, default, validate
 
-from . import inventory, leases, profiles
-from .names import safe_slug
+from . import inventory, leases, networks, profiles, workspaces
+from .labels import LABEL_ACCOUNT, LABEL_DEPLOYMENT, LABEL_USER
+from .names import WORKSPACE_VOLUME, safe_slug
+from .settings import GPU_MODES
+from .sizes import parse_size
 
-LABEL_DEPLOYMENT = "gpuhub.deployment"
-LABEL_USER = leases.LABEL_USER
+# What a profile may set; each is reset to its configured value before the
+# next spawn applies a profile, so one spawn's choices never leak into the next.
+PROFILE_KEYS = ("image", "gpus", "gpu_shared", "mem_limit", "cpu_limit", "shm_size")
 
 # One hub process, one event loop: an asyncio lock serialises every
 # allocate-and-create so that concurrent spawns never race for a device.
@@ -29,10 +36,18 @@ _allocation_lock = asyncio.Lock()
 
 
 def _user_error(status: int, message: str) -> web.HTTPError:
-    """An error whose message JupyterHub's pages show as it is."""
+    """An error whose message JupyterHub's pages show as it is (cut short: it may echo user input)."""
+    message = message if len(message) <= 1000 else message[:999] + "…"
     error = web.HTTPError(status, message)
     error.jupyterhub_message = message
     return error
+
+
+def _literal(text: str) -> str:
+    """``text`` escaped for DockerSpawner's template rendering (``str.format``
+    over extra_create_kwargs), which then gives it back verbatim: a username
+    such as ``{servername}`` must not be filled in."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 @functools.lru_cache(maxsize=4)
@@ -74,7 +89,7 @@ class GPUDockerSpawner(DockerSpawner):
     )
 
     gpu_mode = CaselessStrEnum(
-        ["device-requests", "runtime"],
+        GPU_MODES,
         default_value="device-requests",
         config=True,
         help="""How leased GPUs reach the container.
@@ -83,6 +98,15 @@ class GPUDockerSpawner(DockerSpawner):
         ``runtime`` (``runtime=nvidia`` + NVIDIA_VISIBLE_DEVICES, for hosts set
         up with nvidia-container-runtime), e.g.
         ``c.GPUDockerSpawner.gpu_mode = "runtime"``.
+        """,
+    )
+
+    gpu_runtime = Unicode(
+        "nvidia",
+        config=True,
+        help="""Name of the Docker runtime that passes GPUs through in
+        ``gpu_mode = "runtime"``: the NVIDIA container runtime's name in
+        /etc/docker/daemon.json, e.g. ``c.GPUDockerSpawner.gpu_runtime = "nvidia"``.
         """,
     )
 
@@ -129,10 +153,63 @@ class GPUDockerSpawner(DockerSpawner):
 
     @validate("shm_size")
     def _validate_shm_size(self, proposal):
-        value = str(proposal.value).strip().upper()
-        if not value or not value.rstrip("KMGT").replace(".", "", 1).isdigit():
-            raise ValueError(f"shm_size must look like 512M or 2G, got {proposal.value!r}")
-        return value
+        return parse_size(proposal.value)
+
+    pids_limit = Int(
+        8192,
+        config=True,
+        help="""Most processes and threads in one user container, so a fork
+        bomb cannot exhaust the host's PIDs (0: no limit). Raise it for many
+        DataLoader workers on big hosts, e.g. ``c.GPUDockerSpawner.pids_limit = 16384``.
+        """,
+    )
+
+    container_log_config = Dict(
+        {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}},
+        config=True,
+        help="""Docker logging of user containers: rotated, so one user cannot
+        fill the disk that holds the hub's database, e.g.
+        ``c.GPUDockerSpawner.container_log_config = {"type": "json-file",
+        "config": {"max-size": "50m", "max-file": "2"}}``.
+        """,
+    )
+
+    isolate_servers = Bool(
+        False,
+        config=True,
+        help="""Give each server a Docker network of its own that only the hub
+        joins: user containers reach the hub and the internet, never each
+        other. Needs the hub itself in a container (``hub_container``); the
+        servers' networks get subnets from ``server_subnets``. e.g.
+        ``c.GPUDockerSpawner.isolate_servers = True``.
+        """,
+    )
+
+    hub_container = Unicode(
+        config=True,
+        help="""The hub's own container (name or id), joined to every
+        server's network when ``isolate_servers`` is on. Default: this host
+        name, which Docker sets to the container id. e.g. ``"gpuhub-hub-1"``.
+        """,
+    )
+
+    @default("hub_container")
+    def _default_hub_container(self):
+        return socket.gethostname()
+
+    server_subnets = Unicode(
+        "10.213.0.0/16",
+        config=True,
+        help="""Address pool of the servers' own networks (``isolate_servers``);
+        must not overlap the lab's networks, e.g. ``"172.29.0.0/16"``.
+        """,
+    )
+
+    server_subnet_prefixlen = Int(
+        28,
+        config=True,
+        help="Size of each server's network cut from ``server_subnets``, e.g. ``28`` (16 addresses).",
+    )
 
     home_mount = Unicode(
         "/home/jovyan",
@@ -162,11 +239,11 @@ class GPUDockerSpawner(DockerSpawner):
 
     @default("volumes")
     def _default_volumes(self):
-        return {self.volume_name_template: self.home_mount}
+        return {WORKSPACE_VOLUME: self.home_mount}
 
     @property
-    def volume_name_template(self):
-        return "{prefix}-home-{username}"
+    def workspace_volume(self):
+        return self._render_templates(WORKSPACE_VOLUME)
 
     @default("read_only_volumes")
     def _default_read_only_volumes(self):
@@ -224,7 +301,18 @@ class GPUDockerSpawner(DockerSpawner):
         value = self.profile_list
         return value(self) if callable(value) else value
 
+    _configured = Dict(help="Configured values of PROFILE_KEYS, kept while a profile overrides them.")
+
+    def _restore_configured(self):
+        for key, value in self._configured.items():
+            setattr(self, key, value)
+
+    def _override(self, key, value):
+        self._configured.setdefault(key, getattr(self, key))
+        setattr(self, key, value)
+
     def _apply_profile(self, user_options):
+        self._restore_configured()
         try:
             profile = profiles.validate_options(self._profiles(), user_options, is_admin=self.user.admin)
             settings = profiles.resolve_overrides(profile, user_options)
@@ -236,22 +324,27 @@ class GPUDockerSpawner(DockerSpawner):
                 groups=[group.name for group in self.user.groups],
                 is_admin=self.user.admin,
             )
+            self._check_image(settings.get("image", self.image))
         except ValueError as e:
             raise _user_error(400, str(e)) from None
-        image = settings.get("image", self.image)
-        allowed = self._get_allowed_images()
-        if allowed != "*" and image not in allowed.values():
-            raise _user_error(400, f"Image {image!r} is not allowed; allowed images: {', '.join(allowed.values())}")
-        self.image = image
-        self.gpus = count
-        for key in ("gpu_shared", "mem_limit", "cpu_limit", "shm_size"):
+        settings["gpus"] = count
+        for key in PROFILE_KEYS:
             if key in settings:
-                setattr(self, key, settings[key])
-        self.log.info("%s: profile %s, %d GPU(s), image %s", self._log_name, profile["slug"], count, image)
+                self._override(key, settings[key])
+        self.log.info("%s: profile %s, %d GPU(s), image %s", self._log_name, profile["slug"], count, self.image)
+
+    def _check_image(self, image):
+        """The configured image is always allowed; ``allowed_images`` lists what else profiles may pick."""
+        if image == self.image:
+            return
+        allowed = self._get_allowed_images()
+        if allowed != "*" and image not in (allowed or {}).values():
+            choices = ", ".join([self.image, *(allowed or {}).values()])
+            raise ValueError(f"Image {image!r} is not allowed; allowed images: {choices}")
 
     async def check_allowed(self, image):
         # user_options["image"] is a profile choice: _apply_profile already
-        # resolved it and checked the result against allowed_images.
+        # resolved it and checked the result.
         return self.image
 
     # -- GPU inventory and leases ------------------------------------------
@@ -282,11 +375,9 @@ class GPUDockerSpawner(DockerSpawner):
     _leased = ()
 
     async def create_object(self):
-        await self.docker(
-            "create_volume",
-            name=self._render_templates(self.volume_name_template),
-            labels={LABEL_DEPLOYMENT: self.prefix, LABEL_USER: self.user.name},
-        )
+        await self._claim_workspace()
+        if self.isolate_servers:
+            await self._join_server_network()
         if not self.gpus:  # no lease, nothing to race for
             return await super().create_object()
         async with _allocation_lock:
@@ -300,8 +391,89 @@ class GPUDockerSpawner(DockerSpawner):
 
     def _gpu_config(self):
         return leases.docker_gpu_config(
-            list(self._leased), mode=self.gpu_mode, capabilities=self.gpu_driver_capabilities
+            list(self._leased), mode=self.gpu_mode, capabilities=self.gpu_driver_capabilities, runtime=self.gpu_runtime
         )
+
+    # -- workspace: one volume per account, archived when the account goes ---
+
+    def _account(self) -> str:
+        """This account's creation time: tells it apart from a removed account of the same name."""
+        created = getattr(self.user, "created", None)
+        return created.isoformat() if created else ""
+
+    async def _claim_workspace(self):
+        labels = {LABEL_DEPLOYMENT: self.prefix, LABEL_USER: self.user.name, LABEL_ACCOUNT: self._account()}
+        volume = await self.docker("create_volume", name=self.workspace_volume, labels=labels)
+        owner = (volume.get("Labels") or {}).get(LABEL_ACCOUNT)
+        if owner and owner != labels[LABEL_ACCOUNT]:  # create_volume hands back an existing volume as it is
+            raise _user_error(
+                409,
+                f"A workspace of an earlier account named {self.user.name!r} still exists; it is never handed "
+                "to a new account. An admin archives it with `hubctl workspaces archive` and can then restore it.",
+            )
+
+    async def delete_forever(self):
+        """The account is being removed: archive its workspace (the default server's call; named servers share it)."""
+        if self.name:
+            return
+        archived = await asyncio.to_thread(
+            workspaces.archive, self.client, self.image, self.workspace_volume, self.user.name, self.prefix,
+            self.escaped_name,
+        )  # fmt: skip
+        if archived:
+            self.log.info("Archived the workspace of %s as %s", self.user.name, archived)
+
+    # -- network isolation: a network per server, joined only by the hub ----
+
+    _hub_joined = False
+
+    async def _join_server_network(self):
+        self.network_name = name = self.object_name
+        labels = {LABEL_DEPLOYMENT: self.prefix, LABEL_USER: self.user.name}
+        for subnet in networks.candidate_subnets(name, self.server_subnets, self.server_subnet_prefixlen):
+            ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+            try:
+                await self.docker("create_network", name, ipam=ipam, labels=labels, check_duplicate=True)
+                break
+            except docker.errors.APIError as e:
+                if e.status_code == 409:  # left by a crash: reuse it
+                    break
+                if e.status_code != 403 or "overlaps" not in str(e.explanation):
+                    raise
+        else:
+            raise RuntimeError(f"no free /{self.server_subnet_prefixlen} subnet left in {self.server_subnets}")
+        await self._connect_hub(name)
+
+    async def _connect_hub(self, network):
+        alias = urlparse(self.hub.api_url).hostname
+        try:
+            await self.docker("connect_container_to_network", self.hub_container, network, aliases=[alias])
+        except docker.errors.APIError as e:
+            if e.status_code != 403 or "already exists" not in str(e.explanation):
+                raise
+        self._hub_joined = True
+
+    async def _leave_server_network(self):
+        network = self.object_name
+        for call, args in (("disconnect_container_from_network", (self.hub_container, network)),
+                           ("remove_network", (network,))):  # fmt: skip
+            try:
+                await self.docker(call, *args)
+            except docker.errors.APIError as e:
+                if e.status_code not in (404, 500):  # gone, or the hub was not connected
+                    self.log.warning("Cleaning up network %s: %s", network, e.explanation)
+        self._hub_joined = False
+
+    async def poll(self):
+        status = await super().poll()
+        if status is None and self.isolate_servers and not self._hub_joined:
+            await self._connect_hub(self.object_name)  # a new hub container after an upgrade
+        return status
+
+    async def stop(self, now=False):
+        await super().stop(now)
+        if self.isolate_servers:
+            await self._leave_server_network()
 
     def _platform_host_config(self):
         host_config, _ = self._gpu_config()
@@ -309,6 +481,8 @@ class GPUDockerSpawner(DockerSpawner):
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges:true"],
             "shm_size": self.shm_size,
+            "pids_limit": self.pids_limit or None,
+            "log_config": self.container_log_config,
             **host_config,
         }
 
@@ -318,7 +492,7 @@ class GPUDockerSpawner(DockerSpawner):
             labels.update(
                 leases.lease_labels(self.user.name, self._leased, self.gpu_shared, datetime.now(timezone.utc))
             )
-        return {"user": "1000:100", "labels": labels}
+        return {"user": "1000:100", "labels": {key: _literal(value) for key, value in labels.items()}}
 
     def get_env(self):
         env = super().get_env()

@@ -16,6 +16,7 @@ from pathlib import Path
 import docker
 import pytest
 import requests
+import yaml
 
 from .hubclient import Browser
 
@@ -32,7 +33,9 @@ VERSION = next(
 TAG = os.environ.get("GPUHUB_TAG") or VERSION
 HUB_IMAGE = f"gpuhub/hub:{TAG}"
 STANDIN_IMAGE = f"gpuhub/singleuser-standin:{TAG}"
-SHARED_DATA = Path("/tmp/gpuhub-test-shared")  # as in tests/integration/settings.yml
+SETTINGS_FILE = ROOT / "tests/integration/settings.yml"
+SETTINGS = yaml.safe_load(SETTINGS_FILE.read_text())
+SHARED_DATA = Path(SETTINGS["shared_data"])
 
 
 class Deployment:
@@ -45,7 +48,7 @@ class Deployment:
             "GPUHUB_PREFIX": prefix,
             "GPUHUB_NETWORK": prefix,
             "HUB_PORT": str(port),
-            "HUB_SETTINGS_FILE": str(ROOT / "tests/integration/settings.yml"),
+            "HUB_SETTINGS_FILE": str(SETTINGS_FILE),
             "HUB_IMAGE": HUB_IMAGE,
             "GPUHUB_IMAGE": STANDIN_IMAGE,
             **settings,
@@ -95,6 +98,8 @@ class Deployment:
             c.remove(force=True)
         for v in client.volumes.list(filters={"label": f"gpuhub.deployment={self.prefix}"}):
             v.remove(force=True)
+        for n in client.networks.list(filters={"label": f"gpuhub.deployment={self.prefix}"}):
+            n.remove()
 
 
 TEST = Deployment(PREFIX, PORT)
@@ -135,6 +140,14 @@ def admin_api(deployment):
 
 def api(session, method: str, path: str, **kw) -> requests.Response:
     return session.request(method, session.base + path, timeout=kw.pop("timeout", 120), **kw)
+
+
+def new_users(session, stem: str, n: int) -> list[str]:
+    """``n`` new users (no password: driven through the admin's API)."""
+    users = [f"{stem}{uuid.uuid4().hex[:6]}" for _ in range(n)]
+    for user in users:
+        assert api(session, "POST", f"/users/{user}").status_code == 201
+    return users
 
 
 def wait_stopped(session, user: str, timeout: float = 60) -> None:

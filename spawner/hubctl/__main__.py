@@ -8,7 +8,7 @@ import sys
 import urllib.parse
 
 from ..hubsecrets import ensure_secret
-from . import envs, gpus
+from . import envs, gpus, workspaces
 from .api import ApiError, HubApi
 from .output import table
 from .signup import signup
@@ -51,7 +51,7 @@ def cmd_users_remove(api: HubApi, args) -> str:
     if user.get("server") or user.get("pending"):
         api.request("DELETE", f"/users/{_quote(args.name)}/server")
     api.request("DELETE", f"/users/{_quote(args.name)}")
-    return f"removed {args.name} (their workspace volume is kept)"
+    return f"removed {args.name} (their workspace is archived: hubctl workspaces list)"
 
 
 def cmd_servers_list(api: HubApi, args) -> str:
@@ -148,6 +148,7 @@ def parser() -> argparse.ArgumentParser:
 
     gpus.add_parser(sub)
     envs.add_parser(sub)
+    workspaces.add_parser(sub)
     return p
 
 

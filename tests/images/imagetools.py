@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ..deployment import HUB_IMAGE, STANDIN_IMAGE
+from ..deployment import HUB_IMAGE as HUB_IMAGE  # the images under test, for this package
+from ..deployment import STANDIN_IMAGE as STANDIN_IMAGE
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "gpuhub-test-img-"  # every container these tests create

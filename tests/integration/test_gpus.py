@@ -1,12 +1,22 @@
 """GPU leases against the real engine and hub (4 configured GPUs, runtime seam)."""
 
 import json
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ..deployment import PREFIX, api, container_env, hubctl, user_containers, wait_healthy, wait_running, wait_stopped
+from ..deployment import (
+    PREFIX,
+    SETTINGS,
+    api,
+    container_env,
+    hubctl,
+    new_users,
+    user_containers,
+    wait_healthy,
+    wait_running,
+    wait_stopped,
+)
 
 pytestmark = pytest.mark.integration
 INVENTORY = {"0", "1", "2", "3"}
@@ -16,15 +26,8 @@ def gpus_of(container) -> set[str]:
     env = container_env(container)
     labels = container.attrs["Config"]["Labels"]
     assert env["NVIDIA_VISIBLE_DEVICES"] == labels["gpuhub.gpus"]
-    assert container.attrs["HostConfig"]["Runtime"] == "nvidia"
+    assert container.attrs["HostConfig"]["Runtime"] == SETTINGS["gpu_runtime"]
     return set(labels["gpuhub.gpus"].split(","))
-
-
-def new_users(admin_api, n: int) -> list[str]:
-    users = [f"gpu{uuid.uuid4().hex[:6]}" for _ in range(n)]
-    for user in users:
-        assert api(admin_api, "POST", f"/users/{user}").status_code == 201
-    return users
 
 
 def start(admin_api, user: str, profile: str = "gpu-1"):
@@ -59,7 +62,7 @@ def clean_pool(admin_api, docker_client):
 
 
 def test_ten_concurrent_spawns_on_four_gpus(admin_api, docker_client, clean_pool):
-    users = new_users(admin_api, 10)
+    users = new_users(admin_api, "gpu", 10)
     with ThreadPoolExecutor(10) as pool:
         answers = dict(zip(users, pool.map(lambda u: start(admin_api, u), users), strict=False))
 
@@ -92,7 +95,7 @@ def test_ten_concurrent_spawns_on_four_gpus(admin_api, docker_client, clean_pool
 
 
 def test_hub_restart_and_manual_removal_keep_the_pool_right(admin_api, docker_client, clean_pool):
-    users = new_users(admin_api, 5)
+    users = new_users(admin_api, "gpu", 5)
     for user in users[:4]:
         assert start(admin_api, user).status_code in (201, 202)
         wait_running(admin_api, user)
@@ -115,11 +118,11 @@ def test_hub_restart_and_manual_removal_keep_the_pool_right(admin_api, docker_cl
 
 
 def test_spawn_progress_names_the_leased_gpu(admin_api, docker_client, clean_pool):
-    [user] = new_users(admin_api, 1)
+    [user] = new_users(admin_api, "gpu", 1)
     assert start(admin_api, user).status_code in (201, 202)
     wait_running(admin_api, user)
     [container] = user_containers(docker_client, user)
-    assert container.attrs["HostConfig"]["Runtime"] == "nvidia"
+    assert container.attrs["HostConfig"]["Runtime"] == SETTINGS["gpu_runtime"]
     env = container_env(container)
     assert env["CUDA_VISIBLE_DEVICES"] == "0" and env["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility"
     table = hubctl("gpus").stdout
@@ -144,7 +147,7 @@ def test_spawn_progress_names_the_leased_gpu(admin_api, docker_client, clean_poo
     ],
 )
 def test_bad_gpu_requests_take_no_lease(options, message, admin_api, docker_client, clean_pool):
-    [user] = new_users(admin_api, 1)
+    [user] = new_users(admin_api, "gpu", 1)
     r = api(admin_api, "POST", f"/users/{user}/server", json=options)
     assert r.status_code == 400, r.text
     assert message in r.json()["message"]
@@ -153,7 +156,7 @@ def test_bad_gpu_requests_take_no_lease(options, message, admin_api, docker_clie
 
 
 def test_quotas_per_user_group_and_admin(admin_api, docker_client, clean_pool):
-    [user] = new_users(admin_api, 1)
+    [user] = new_users(admin_api, "gpu", 1)
     r = start(admin_api, user, "gpu-2")
     assert r.status_code == 400 and "per-user limit is 1 GPU" in r.json()["message"], r.text
     assert user_containers(docker_client, user) == []
