@@ -18,7 +18,7 @@ from dockerspawner import DockerSpawner
 from dockerspawner.dockerspawner import _deep_merge
 from jupyterhub.traitlets import Callable
 from tornado import web
-from traitlets import Bool, CaselessStrEnum, Dict, Int, List, Unicode, Union, default, validate
+from traitlets import Any, Bool, CaselessStrEnum, Dict, Int, List, Unicode, Union, default, validate
 
 from . import inventory, leases, networks, profiles, workspaces
 from .labels import LABEL_ACCOUNT, LABEL_DEPLOYMENT, LABEL_USER
@@ -300,6 +300,11 @@ class GPUDockerSpawner(DockerSpawner):
     def _profiles(self):
         value = self.profile_list
         return value(self) if callable(value) else value
+
+    # JupyterHub 5 assigns a REST body here before anything checks it: one that
+    # is not an object must reach _apply_profile and get a 400 there, not fail
+    # as a TraitError (HTTP 500).
+    user_options = Any(help="The spawn request's choices, checked by the profile chain.")
 
     _configured = Dict(help="Configured values of PROFILE_KEYS, kept while a profile overrides them.")
 
