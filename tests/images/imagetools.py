@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ..deployment import HUB_IMAGE, STANDIN_IMAGE
+from ..deployment import HUB_IMAGE, STANDIN_IMAGE  # noqa: F401 (re-exported to conftest.py)
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "gpuhub-test-img-"  # every container these tests create
