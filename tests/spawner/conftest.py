@@ -28,6 +28,7 @@ import pytest_asyncio
 from jupyterhub.proxy import Proxy
 from jupyterhub.tests.mocking import MockHub
 from jupyterhub.tests.utils import add_user, api_request
+from jupyterhub.utils import maybe_future
 from traitlets import Bool, Dict
 from traitlets.config import Config
 
@@ -146,7 +147,7 @@ async def hub(engine):
     finally:
         app.log.handlers = []
         MockHub.clear_instance()
-        await app.stop()  # stops every user server
+        await maybe_future(app.stop())  # stops every user server (a coroutine from JupyterHub 6)
 
 
 @pytest.fixture

@@ -51,9 +51,9 @@ async def test_reused_spawner_gets_configured_defaults_for_a_profile_naming_fewe
     assert settings_of(await spawn_ok(hub, user, {"profile": "big"})) == BIG_SETTINGS
     spawner = user.spawner
     await stop(hub, user)
-    # JupyterHub 6.1 drops a cleanly stopped spawner and builds a new one for the next
-    # spawn; it keeps the object when a stop follows an error, and Spawner's contract
-    # allows start() after stop(). Put it back, so that the next spawn reuses it.
+    # JupyterHub may drop a cleanly stopped spawner and build a new one for the next
+    # spawn (6.x does); it keeps the object when a stop follows an error, and Spawner's
+    # contract allows start() after stop(). Put it back, so that the next spawn reuses it.
     user.spawners[""] = spawner
 
     second = await spawn_ok(hub, user, {"profile": "small"})
