@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from ..deployment import HUB_IMAGE, STANDIN_IMAGE
-
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "gpuhub-test-img-"  # every container these tests create
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"

@@ -1,7 +1,9 @@
 """Run the stand-in single-user image: user, entrypoint, versions, system config, CA."""
 
 import pytest
+from packaging.utils import canonicalize_name
 
+from ..unit.pinfile import read_pins
 from .imagetools import CA_BUNDLE, CA_ENV, REPO, Box, error_lines, pem_bodies
 
 pytestmark = pytest.mark.integration
@@ -42,8 +44,17 @@ def test_singleuser_matches_the_hub(standin, hub):
     assert standin.check("jupyterhub-singleuser", "--version") == hub.check("jupyterhub", "--version")
 
 
-def test_jupyterlab_and_kernel(standin):
-    assert standin.check("jupyter", "lab", "--version")
+def test_jupyter_stack_is_the_pinned_one(standin):
+    # The advisory floors (tests/unit/test_pins.py) hold for what is installed.
+    pins = read_pins(REPO / "images/singleuser-standin/requirements.txt")
+    script = "import sys, importlib.metadata as m; print(*(m.version(n) for n in sys.argv[1:]))"
+    names = ["jupyterhub", "jupyterlab", "jupyter_server", "ipykernel"]
+    installed = standin.check("python3", "-c", script, *names).split()
+    assert dict(zip(names, installed, strict=True)) == {n: pins[canonicalize_name(n)].version for n in names}
+    assert standin.check("jupyter", "lab", "--version") == pins["jupyterlab"].version
+
+
+def test_kernel(standin):
     assert "python3" in standin.check("jupyter", "kernelspec", "list")
 
 
