@@ -77,12 +77,22 @@ def test_extra_ca_in_trust_store_and_env(standin, extra_ca):
         assert standin.check("printenv", var) == CA_BUNDLE
 
 
+LAB_TOKEN = "gpuhub-test-img-token"  # the server only listens inside its container
+
+
 @pytest.fixture
 def lab(docker_client, standin_image):
     box = Box(
         docker_client,
         standin_image.tags[0],
-        command=["jupyter", "lab", "--no-browser", "--ip=127.0.0.1", "--port=8888"],
+        command=[
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            "--port=8888",
+            f"--IdentityProvider.token={LAB_TOKEN}",
+        ],
     )
     yield box
     print(f"--- logs of {box.container.name} ---\n{box.logs()}")  # shown on failure
@@ -92,3 +102,18 @@ def lab(docker_client, standin_image):
 def test_server_starts_with_the_system_config(lab):
     lab.wait_for_log("is running at", timeout=90)
     assert not error_lines(lab.logs()), lab.logs()
+
+
+def test_new_notebook_starts_python3(lab):
+    # The stand-in has no conda kernels and keeps Jupyter's default kernel: the
+    # production-only default (kernels/jupyter/production) must not reach it.
+    lab.wait_for_log("is running at", timeout=90)
+    post = (
+        "import json, urllib.request as r;"
+        "q = r.Request('http://127.0.0.1:8888/api/kernels', data=b'{}', method='POST',"
+        f" headers={{'Authorization': 'token {LAB_TOKEN}'}});"
+        "a = r.build_opener(r.ProxyHandler({})).open(q, timeout=60);"
+        "print(a.status, json.load(a)['name'])"
+    )
+    assert lab.check("python3", "-c", post).split() == ["201", "python3"]
+    assert lab.run("test", "-e", "/etc/jupyter/jupyter_server_config.py")[0] != 0

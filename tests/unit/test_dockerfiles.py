@@ -73,6 +73,34 @@ def test_singleuser_user_entrypoint_and_config(name):
     assert ["kernels/condarc", "/etc/conda/.condarc"] in copies
 
 
+def test_production_only_server_settings_stay_out_of_the_stand_in():
+    def copies(name):
+        return {tuple(a.split()) for w, a in instructions(REPO / "images" / name / "Dockerfile") if w == "COPY"}
+
+    production = {
+        ("kernels/jupyter/production/jupyter_server_config.py", "/etc/jupyter/jupyter_server_config.py"),
+        (
+            "kernels/jupyter/production/gpuhub_condakernels.json",
+            "/etc/jupyter/jupyter_server_config.d/gpuhub_condakernels.json",
+        ),
+    }
+    assert {f"kernels/jupyter/production/{p.name}" for p in (REPO / "kernels/jupyter/production").iterdir()} == {
+        src for src, _ in production
+    }
+    assert production <= copies("singleuser")
+    assert not any(src.startswith("kernels/jupyter/production") for src, *_ in copies("singleuser-standin"))
+
+
+def test_production_installs_the_extension_its_settings_enable():
+    # The module name the settings enable is the name the file is installed as.
+    steps = instructions(PRODUCTION)
+    assert ["spawner/condakernels.py", "/tmp/condakernels.py"] in [a.split() for w, a in steps if w == "COPY"]
+    [install] = [a for w, a in steps if w == "RUN" and "/tmp/condakernels.py" in a]
+    enabled = json.loads((REPO / "kernels/jupyter/production/gpuhub_condakernels.json").read_text())
+    [module] = enabled["ServerApp"]["jpserver_extensions"]
+    assert f'"$site/{module}.py"' in install and f"import {module}" in install
+
+
 def test_production_checks_the_miniconda_sha256():
     text = PRODUCTION.read_text()
     runs = " ".join(a for w, a in instructions(PRODUCTION) if w == "RUN")
