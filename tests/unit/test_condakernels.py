@@ -174,3 +174,12 @@ def test_production_config_repeats_nothing_of_the_shared_one(production_config):
 def test_production_enables_the_extension():
     enabled = json.loads((PRODUCTION / "gpuhub_condakernels.json").read_text())
     assert enabled == {"ServerApp": {"jpserver_extensions": {"gpuhub_condakernels": True}}}
+
+
+@pytest.mark.parametrize("doc", ["README.md", "kernels/README.md"])
+def test_docs_name_the_default_kernel_and_no_dash_two(doc, production_config):
+    # The docs said a same-named personal env shows as <name>-2: nb_conda_kernels
+    # gives it the team env's name instead (test_a_personal_env_with_a_team_name_takes_it).
+    text = (REPO / doc).read_text()
+    assert production_config.MultiKernelManager.default_kernel_name in text
+    assert "conda-<name>" in text and "<name>-2" not in text
