@@ -166,9 +166,10 @@ def test_personal_env_persists_on_the_home_volume(boxes, home_volume):
 def test_personal_env_named_like_a_team_env_is_warned_about(boxes, home_volume):
     personal_dir = yaml.safe_load((REPO / "kernels" / "condarc").read_text())["envs_dirs"][0]
     box = boxes(home_volume)
-    # An env without ipykernel is enough to take the name (and cheap to make).
-    box.check("conda", "create", "-y", "-n", "python310", timeout=600)
     personal = f"{personal_dir}/python310"
+    # -p: `-n python310` would name the team env itself (conda looks names up in
+    # envs_dirs). An env without ipykernel is enough to take the name, and cheap.
+    box.check("conda", "create", "-y", "-p", personal, timeout=600)
     team = [f"{TEAM_ENVS_DIR}/{env}" for env in load_specs()]
 
     kernels = conda_kernels(box)
