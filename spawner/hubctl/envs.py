@@ -9,6 +9,7 @@ import shlex
 
 import docker
 
+from ..condakernels import env_names, shadowed_team_envs, shadowing_message
 from ..spawner import LABEL_DEPLOYMENT, LABEL_USER
 from .output import table
 
@@ -40,19 +41,30 @@ def _run(client, image: str, volume: str | None = None) -> list[tuple[str, int, 
 def env_rows(api, client=None) -> list[dict]:
     client = client or docker.from_env()
     image = api.settings["image"]
-    rows = [
-        {"owner": "(team)", "env": path.rsplit("/", 1)[-1], "size_mib": kib // 1024, "path": path}
-        for kind, kib, path in _run(client, image)
-        if kind == "team"
-    ]
+    team = [(kib, path) for kind, kib, path in _run(client, image) if kind == "team"]
+    rows = [_row("(team)", kib, path) for kib, path in team]
     volumes = client.volumes.list(filters={"label": f"{LABEL_DEPLOYMENT}={api.settings['prefix']}"})
     for volume in volumes:
         user = volume.attrs["Labels"].get(LABEL_USER, "?")
-        rows += [
-            {"owner": user, "env": path.rsplit("/", 1)[-1], "size_mib": kib // 1024, "path": path}
-            for kind, kib, path in _run(client, image, volume.name)
-            if kind == "personal"
-        ]
+        personal = [(kib, path) for kind, kib, path in _run(client, image, volume.name) if kind == "personal"]
+        rows += personal_rows(user, personal, [path for _, path in team])
+    return rows
+
+
+def _row(owner: str, kib: int, path: str) -> dict:
+    return {"owner": owner, "env": path.rsplit("/", 1)[-1], "size_mib": kib // 1024, "path": path, "shadows": None}
+
+
+def personal_rows(user: str, personal: list[tuple[int, str]], team_paths: list[str]) -> list[dict]:
+    """Rows of one workspace's envs ((KiB, path) each). An env that takes a team
+    env's name in nb_conda_kernels names it under "shadows", with a "warning"."""
+    shadows = {s.taken_by: s for s in shadowed_team_envs(env_names(team_paths + [path for _, path in personal]))}
+    rows = []
+    for kib, path in personal:
+        row = _row(user, kib, path)
+        if path in shadows:
+            row.update(shadows=shadows[path].name, warning=shadowing_message(shadows[path]))
+        rows.append(row)
     return rows
 
 
@@ -60,12 +72,10 @@ def cmd_envs_list(api, args) -> str:
     rows = env_rows(api)
     if args.json:
         return json.dumps(rows, indent=2)
-    note = (
-        ""
-        if any(r["owner"] == "(team)" for r in rows)
-        else (f"\n(image {api.settings['image']} has no /opt/conda/envs: no team envs, e.g. the stand-in image)")
-    )
-    return table(rows, ["owner", "env", "size_mib", "path"]) + note
+    notes = [f"WARNING: {r['owner']}: {r['warning']}" for r in rows if r.get("warning")]
+    if not any(r["owner"] == "(team)" for r in rows):
+        notes.append(f"(image {api.settings['image']} has no /opt/conda/envs: no team envs, e.g. the stand-in image)")
+    return "\n".join([table(rows, ["owner", "env", "size_mib", "path", "shadows"]), *notes])
 
 
 def cmd_envs_export(api, args) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import docker
 import tomllib
 import yaml
+from traitlets.config.loader import PyFileConfigLoader
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -21,6 +22,12 @@ DEFAULT_PROBE = "https://conda.anaconda.org/conda-forge/noarch/repodata.json"
 PROBE_TIMEOUT = 10
 SERVER_CONFIG = "/etc/jupyter/jupyter_server_config.json"  # where the images copy it
 SPECS = sorted((REPO / "kernels").glob("*.yml"))
+# The production image's default kernel, as its production-only settings name it.
+DEFAULT_KERNEL = (
+    PyFileConfigLoader("jupyter_server_config.py", path=str(REPO / "kernels/jupyter/production"))
+    .load_config()
+    .MultiKernelManager.default_kernel_name
+)
 
 
 def probe_channel(url, timeout=PROBE_TIMEOUT):

@@ -4,11 +4,15 @@ Needs a reachable conda channel (skipped otherwise, see conftest.py) and a
 Docker engine: builds gpuhub/singleuser, then checks inside it that
 - nb_conda_kernels is enabled and lists exactly one kernel per kernels/*.yml,
   named by the configured name_format, and no kernel of the base env;
-- the Jupyter server itself shows the same kernels;
+- the Jupyter server itself shows the same kernels, and "New notebook"
+  (POST /api/kernels {}) starts the team kernel the production settings name;
+- the kernel names are the ones spawner/condakernels.py derives;
 - each team env's kernel starts and imports its main package;
 - a personal env made with `conda create` in a terminal lands on the home
   volume, survives the container, shows up as a kernel in the next one, and
-  `conda env export` can save it into the workspace.
+  `conda env export` can save it into the workspace;
+- a personal env named like a team env takes its name, and the server logs a
+  WARNING at start that says so.
 """
 
 import json
@@ -16,7 +20,17 @@ import json
 import pytest
 import yaml
 
-from .condatools import REPO, SERVER_CONFIG, expected_display_name, load_specs, pinned_version, script
+from spawner.condakernels import TEAM_ENVS_DIR, env_names, kernel_name, shadowed_team_envs, shadowing_message
+
+from .condatools import (
+    DEFAULT_KERNEL,
+    REPO,
+    SERVER_CONFIG,
+    expected_display_name,
+    load_specs,
+    pinned_version,
+    script,
+)
 
 pytestmark = pytest.mark.conda
 
@@ -60,18 +74,36 @@ def test_nb_conda_kernels_is_enabled(box):
 def test_one_kernel_per_team_spec(box):
     kernels = conda_kernels(box)
     assert set(kernels) == set(load_specs()), kernels
-    for env, (_, display_name, path) in kernels.items():
+    for env, (name, display_name, path) in kernels.items():
+        assert name == kernel_name(env), "the name spawner/condakernels.py derives"
         assert display_name == expected_display_name(env)
         assert path == f"{BASE_PREFIX}/envs/{env}"
 
 
-def test_server_shows_the_same_kernels(box):
-    out, err = box.check("python", "-c", script("server_kernelspecs.py"), "240", timeout=300)
-    data = result_line(out)
-    assert data is not None, f"the server did not answer /api/kernelspecs:\n{err}"
+def server_api(box, *requests):
+    """[{status, body}] of `requests` sent to a `jupyter server` in `box`, and its log."""
+    out, err = box.check("python", "-c", script("server_api.py"), "240", json.dumps(requests), timeout=300)
+    responses = result_line(out)
+    assert responses is not None, f"the server never answered:\n{err}"
     assert CONDA_FAILURE not in err, err
-    shown = sorted(spec["spec"]["display_name"] for spec in data["kernelspecs"].values())
-    assert shown == sorted(expected_display_name(env) for env in load_specs()), err
+    return responses, err
+
+
+def test_server_shows_the_same_kernels(box):
+    [specs], log = server_api(box, ["GET", "/api/kernelspecs", None])
+    shown = sorted(spec["spec"]["display_name"] for spec in specs["body"]["kernelspecs"].values())
+    assert shown == sorted(expected_display_name(env) for env in load_specs()), log
+
+
+def test_new_notebook_starts_the_team_default_kernel(box):
+    # Jupyter's own default, python3, is hidden by conda_only: POST /api/kernels {}
+    # answered 500 until the production settings named a team kernel.
+    specs, started = server_api(box, ["GET", "/api/kernelspecs", None], ["POST", "/api/kernels", {}])[0]
+    assert specs["body"]["default"] == DEFAULT_KERNEL
+    metadata = specs["body"]["kernelspecs"][DEFAULT_KERNEL]["spec"]["metadata"]
+    assert metadata["conda_env_path"] == f"{TEAM_ENVS_DIR}/python310"
+    assert started["status"] == 201, started
+    assert started["body"]["name"] == DEFAULT_KERNEL
 
 
 def check_pytorch(spec, stdout):
@@ -129,3 +161,28 @@ def test_personal_env_persists_on_the_home_volume(boxes, home_volume):
     exported = yaml.safe_load(out)
     assert exported["name"] == "myexp"
     assert any(isinstance(d, str) and d.startswith("ipykernel=") for d in exported["dependencies"])
+
+
+def test_personal_env_named_like_a_team_env_is_warned_about(boxes, home_volume):
+    personal_dir = yaml.safe_load((REPO / "kernels" / "condarc").read_text())["envs_dirs"][0]
+    box = boxes(home_volume)
+    personal = f"{personal_dir}/python310"
+    # -p: `-n python310` would name the team env itself (conda looks names up in
+    # envs_dirs). An env without ipykernel is enough to take the name, and cheap.
+    box.check("conda", "create", "-y", "-p", personal, timeout=600)
+    team = [f"{TEAM_ENVS_DIR}/{env}" for env in load_specs()]
+
+    kernels = conda_kernels(box)
+    predicted = env_names([*team, personal])
+    assert {env: path for env, (_, _, path) in kernels.items()} == {
+        env: path
+        for env, path in predicted.items()
+        if path != personal  # it has no kernel
+    }
+    assert kernels["conda-python310"][0] == "conda-env-conda-python310-py"
+
+    [shadow] = shadowed_team_envs(predicted)
+    [specs], log = server_api(box, ["GET", "/api/kernelspecs", None])
+    assert DEFAULT_KERNEL not in specs["body"]["kernelspecs"], "the default kernel's name is taken"
+    warnings = [line for line in log.splitlines() if line.startswith("[W ")]
+    assert any(line.endswith(shadowing_message(shadow, DEFAULT_KERNEL)) for line in warnings), log

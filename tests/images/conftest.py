@@ -3,7 +3,8 @@
 import docker
 import pytest
 
-from .imagetools import HUB_IMAGE, PREFIX, REPO, STANDIN_IMAGE, Box
+from ..deployment import HUB_IMAGE, STANDIN_IMAGE
+from .imagetools import PREFIX, REPO, Box
 
 
 @pytest.fixture(scope="session")

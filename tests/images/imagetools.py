@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from ..deployment import HUB_IMAGE as HUB_IMAGE  # the images under test, for this package
-from ..deployment import STANDIN_IMAGE as STANDIN_IMAGE
+from .. import deployment
 
 REPO = Path(__file__).resolve().parents[2]
-PREFIX = "gpuhub-test-img-"  # every container these tests create
+# Every container these tests create, and what the session's cleanup removes:
+# under GPUHUB_TEST_PREFIX, so that two runs on one engine never remove each
+# other's containers (gpuhub-test-img-... by default).
+PREFIX = f"{deployment.PREFIX}-img-"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 CA_ENV = ["PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "CONDA_SSL_VERIFY"]
 

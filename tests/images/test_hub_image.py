@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from ..unit.pinfile import read_pins
 from .imagetools import CA_BUNDLE, CA_ENV, REPO, Box, error_lines, pem_bodies
 
 pytestmark = pytest.mark.integration
@@ -12,13 +13,8 @@ pytestmark = pytest.mark.integration
 HUB_DOCKERFILE = (REPO / "images/hub/Dockerfile").read_text()
 
 
-def pinned(name):
-    text = (REPO / "images/hub/requirements.txt").read_text()
-    return re.search(rf"^{re.escape(name)}==(\S+)", text, re.M).group(1)
-
-
 def test_jupyterhub_version_is_the_pinned_one(hub):
-    assert hub.check("jupyterhub", "--version") == pinned("jupyterhub")
+    assert hub.check("jupyterhub", "--version") == read_pins(REPO / "images/hub/requirements.txt")["jupyterhub"].version
 
 
 def test_configurable_http_proxy_is_the_pinned_one(hub):

@@ -1,7 +1,9 @@
 """Run the stand-in single-user image: user, entrypoint, versions, system config, CA."""
 
 import pytest
+from packaging.utils import canonicalize_name
 
+from ..unit.pinfile import read_pins
 from .imagetools import CA_BUNDLE, CA_ENV, REPO, Box, error_lines, pem_bodies
 
 pytestmark = pytest.mark.integration
@@ -42,8 +44,17 @@ def test_singleuser_matches_the_hub(standin, hub):
     assert standin.check("jupyterhub-singleuser", "--version") == hub.check("jupyterhub", "--version")
 
 
-def test_jupyterlab_and_kernel(standin):
-    assert standin.check("jupyter", "lab", "--version")
+def test_jupyter_stack_is_the_pinned_one(standin):
+    # The advisory floors (tests/unit/test_pins.py) hold for what is installed.
+    pins = read_pins(REPO / "images/singleuser-standin/requirements.txt")
+    script = "import sys, importlib.metadata as m; print(*(m.version(n) for n in sys.argv[1:]))"
+    names = ["jupyterhub", "jupyterlab", "jupyter_server", "ipykernel"]
+    installed = standin.check("python3", "-c", script, *names).split()
+    assert dict(zip(names, installed, strict=True)) == {n: pins[canonicalize_name(n)].version for n in names}
+    assert standin.check("jupyter", "lab", "--version") == pins["jupyterlab"].version
+
+
+def test_kernel(standin):
     assert "python3" in standin.check("jupyter", "kernelspec", "list")
 
 
@@ -66,12 +77,22 @@ def test_extra_ca_in_trust_store_and_env(standin, extra_ca):
         assert standin.check("printenv", var) == CA_BUNDLE
 
 
+LAB_TOKEN = "gpuhub-test-img-token"  # the server only listens inside its container
+
+
 @pytest.fixture
 def lab(docker_client, standin_image):
     box = Box(
         docker_client,
         standin_image.tags[0],
-        command=["jupyter", "lab", "--no-browser", "--ip=127.0.0.1", "--port=8888"],
+        command=[
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            "--port=8888",
+            f"--IdentityProvider.token={LAB_TOKEN}",
+        ],
     )
     yield box
     print(f"--- logs of {box.container.name} ---\n{box.logs()}")  # shown on failure
@@ -81,3 +102,18 @@ def lab(docker_client, standin_image):
 def test_server_starts_with_the_system_config(lab):
     lab.wait_for_log("is running at", timeout=90)
     assert not error_lines(lab.logs()), lab.logs()
+
+
+def test_new_notebook_starts_python3(lab):
+    # The stand-in has no conda kernels and keeps Jupyter's default kernel: the
+    # production-only default (kernels/jupyter/production) must not reach it.
+    lab.wait_for_log("is running at", timeout=90)
+    post = (
+        "import json, urllib.request as r;"
+        "q = r.Request('http://127.0.0.1:8888/api/kernels', data=b'{}', method='POST',"
+        f" headers={{'Authorization': 'token {LAB_TOKEN}'}});"
+        "a = r.build_opener(r.ProxyHandler({})).open(q, timeout=60);"
+        "print(a.status, json.load(a)['name'])"
+    )
+    assert lab.check("python3", "-c", post).split() == ["201", "python3"]
+    assert lab.run("test", "-e", "/etc/jupyter/jupyter_server_config.py")[0] != 0

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from .pinfile import read_pins
+
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted(REPO.glob("images/*/Dockerfile"))
 PRODUCTION = REPO / "images/singleuser/Dockerfile"
@@ -71,6 +73,34 @@ def test_singleuser_user_entrypoint_and_config(name):
     assert ["kernels/condarc", "/etc/conda/.condarc"] in copies
 
 
+def test_production_only_server_settings_stay_out_of_the_stand_in():
+    def copies(name):
+        return {tuple(a.split()) for w, a in instructions(REPO / "images" / name / "Dockerfile") if w == "COPY"}
+
+    production = {
+        ("kernels/jupyter/production/jupyter_server_config.py", "/etc/jupyter/jupyter_server_config.py"),
+        (
+            "kernels/jupyter/production/gpuhub_condakernels.json",
+            "/etc/jupyter/jupyter_server_config.d/gpuhub_condakernels.json",
+        ),
+    }
+    assert {f"kernels/jupyter/production/{p.name}" for p in (REPO / "kernels/jupyter/production").iterdir()} == {
+        src for src, _ in production
+    }
+    assert production <= copies("singleuser")
+    assert not any(src.startswith("kernels/jupyter/production") for src, *_ in copies("singleuser-standin"))
+
+
+def test_production_installs_the_extension_its_settings_enable():
+    # The module name the settings enable is the name the file is installed as.
+    steps = instructions(PRODUCTION)
+    assert ["spawner/condakernels.py", "/tmp/condakernels.py"] in [a.split() for w, a in steps if w == "COPY"]
+    [install] = [a for w, a in steps if w == "RUN" and "/tmp/condakernels.py" in a]
+    enabled = json.loads((REPO / "kernels/jupyter/production/gpuhub_condakernels.json").read_text())
+    [module] = enabled["ServerApp"]["jpserver_extensions"]
+    assert f'"$site/{module}.py"' in install and f"import {module}" in install
+
+
 def test_production_checks_the_miniconda_sha256():
     text = PRODUCTION.read_text()
     runs = " ".join(a for w, a in instructions(PRODUCTION) if w == "RUN")
@@ -99,29 +129,20 @@ def test_production_checks_specs_before_creating_envs():
     assert check < first_env
 
 
-def _pin(path, pattern):
-    m = re.search(pattern, (REPO / path).read_text(), re.M)
-    assert m, f"no {pattern!r} pin in {path}"
-    return m.group(1)
-
-
 def test_jupyterhub_version_is_the_same_everywhere():
-    hub = _pin("images/hub/requirements.txt", r"^jupyterhub==(\S+)")
-    assert _pin("images/singleuser-standin/requirements.txt", r"^jupyterhub==(\S+)") == hub
-    env = yaml.safe_load((REPO / "images/singleuser/base-environment.yml").read_text())
-    singleuser = [d for d in env["dependencies"] if str(d).startswith("jupyterhub-singleuser=")]
-    assert singleuser == [f"jupyterhub-singleuser={hub}"]
+    hub = read_pins(REPO / "images/hub/requirements.txt")["jupyterhub"].version
+    assert read_pins(REPO / "images/singleuser-standin/requirements.txt")["jupyterhub"].version == hub
+    assert read_pins(REPO / "images/singleuser/base-environment.yml")["jupyterhub-singleuser"].version == hub
 
 
 @pytest.mark.parametrize("path", ["images/hub/requirements.txt", "images/singleuser-standin/requirements.txt"])
 def test_requirements_are_exact_pins(path):
-    lines = [ln.split("#")[0].strip() for ln in (REPO / path).read_text().splitlines()]
-    for line in filter(None, lines):
-        assert re.fullmatch(r"[A-Za-z0-9._-]+==[A-Za-z0-9.]+", line), f"not an exact pin: {line}"
+    assert read_pins(REPO / path), f"{path} pins nothing"  # read strictly: any other line raises
 
 
 def test_base_environment_is_fully_pinned():
-    env = yaml.safe_load((REPO / "images/singleuser/base-environment.yml").read_text())
-    assert "python=3.10" in env["dependencies"]
-    for dep in env["dependencies"]:
-        assert re.fullmatch(r"[\w.-]+=[\w.]+", dep), f"not pinned: {dep}"
+    path = REPO / "images/singleuser/base-environment.yml"
+    pins = read_pins(path)
+    assert pins["python"].version == "3.10"
+    assert all(pin.op == "=" for pin in pins.values()), "conda pins are name=version"
+    assert len(pins) == len(yaml.safe_load(path.read_text())["dependencies"]), "a dependency is not pinned"

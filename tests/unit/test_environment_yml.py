@@ -1,7 +1,6 @@
 """The top-level environment.yml (conda dev env) agrees with the hub image's
 pins (images/hub/requirements.txt) and with pyproject.toml's ranges."""
 
-import re
 from pathlib import Path
 
 import pytest
@@ -10,10 +9,11 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from .pinfile import read_pins
+
 ROOT = Path(__file__).resolve().parents[2]
 HUB_REQUIREMENTS = ROOT / "images" / "hub" / "requirements.txt"
 HUB_STACK = {"jupyterhub", "dockerspawner", "jupyterhub-nativeauthenticator", "jupyterhub-idle-culler", "docker"}
-PIN_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([0-9][A-Za-z0-9.+!_-]*)$")
 
 
 @pytest.fixture(scope="module")
@@ -30,27 +30,18 @@ def pip_entries(env):
 
 @pytest.fixture(scope="module")
 def env_pins(pip_entries):
-    pins = {}
+    pins = read_pins(ROOT / "environment.yml")
     for entry in pip_entries:
-        if entry == "-e .":
-            continue
-        match = PIN_RE.match(entry)
-        assert match, f"environment.yml: pip entry {entry!r} is not pinned as name==version"
-        pins[canonicalize_name(match[1])] = match[2]
-    return pins
+        if entry != "-e .":
+            name = canonicalize_name(entry.split("=", 1)[0])
+            assert name in pins and pins[name].op == "==", f"environment.yml: pip entry {entry!r} is not name==version"
+    return {name: pin.version for name, pin in pins.items()}
 
 
 def read_hub_pins():
     # Fails (no skip) when the file is missing: it is the hub stack's one source.
     assert HUB_REQUIREMENTS.is_file(), f"{HUB_REQUIREMENTS} is missing"
-    pins = {}
-    for line in HUB_REQUIREMENTS.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            match = PIN_RE.match(line)
-            assert match, f"{HUB_REQUIREMENTS}: {line!r} is not an exact == pin"
-            pins[canonicalize_name(match[1])] = match[2]
-    return pins
+    return {name: pin.version for name, pin in read_pins(HUB_REQUIREMENTS).items()}
 
 
 def test_env_basics(env, pip_entries):
