@@ -93,9 +93,10 @@ class Deployment:
         logs = self.run("scripts/compose", "logs", "--tail=200", check=False).stdout
         (ROOT / ".build").mkdir(exist_ok=True)
         (ROOT / f".build/{self.prefix}-hub.log").write_text(logs)
-        self.run("scripts/compose", "down", "--volumes", check=False)
+        # User containers first: compose cannot remove a network or volume still in use.
         for c in client.containers.list(all=True, filters={"label": f"gpuhub.deployment={self.prefix}"}):
             c.remove(force=True)
+        self.run("scripts/compose", "down", "--volumes", check=False)
         for v in client.volumes.list(filters={"label": f"gpuhub.deployment={self.prefix}"}):
             v.remove(force=True)
         for n in client.networks.list(filters={"label": f"gpuhub.deployment={self.prefix}"}):

@@ -10,7 +10,7 @@ import shlex
 import docker
 
 from ..condakernels import env_names, shadowed_team_envs, shadowing_message
-from ..spawner import LABEL_DEPLOYMENT, LABEL_USER
+from ..labels import LABEL_DEPLOYMENT, LABEL_USER
 from .output import table
 
 # Lists "<kind> <size-KiB> <path>" for the team envs and the personal envs
@@ -43,7 +43,8 @@ def env_rows(api, client=None) -> list[dict]:
     image = api.settings["image"]
     team = [(kib, path) for kind, kib, path in _run(client, image) if kind == "team"]
     rows = [_row("(team)", kib, path) for kib, path in team]
-    volumes = client.volumes.list(filters={"label": f"{LABEL_DEPLOYMENT}={api.settings['prefix']}"})
+    # Workspaces only (they carry their user's label), not archives of removed accounts.
+    volumes = client.volumes.list(filters={"label": [f"{LABEL_DEPLOYMENT}={api.settings['prefix']}", LABEL_USER]})
     for volume in volumes:
         user = volume.attrs["Labels"].get(LABEL_USER, "?")
         personal = [(kib, path) for kind, kib, path in _run(client, image, volume.name) if kind == "personal"]
