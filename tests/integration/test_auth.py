@@ -108,6 +108,14 @@ def test_a_new_invitation_replaces_the_old_link_and_resets_a_password(deployment
     assert "/hub/login" in Browser(BASE_URL).login(name, old).url
 
 
+def test_hubctl_users_add_admin_makes_an_admin_who_claims_it_by_invitation(deployment, admin_api):
+    name, password = create_user(None, "--admin")
+    assert api(admin_api, "GET", f"/users/{name}").json()["admin"] is True
+    browser = Browser(BASE_URL)
+    browser.login(name, password)
+    assert browser.s.get(f"{BASE_URL}/hub/authorize", timeout=30).status_code == 200
+
+
 def test_only_admins_mint_invitations(deployment, admin_api):
     name, _ = create_user()
     other, _ = create_user()

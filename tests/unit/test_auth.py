@@ -223,8 +223,11 @@ def test_hubctl_token_never_expiring_is_explicit():
 
 @pytest.fixture
 def hubctl_data(tmp_path, monkeypatch):
+    """hubctl's settings as in the hub container: only GPUHUB_DATA_DIR (the
+    schema refuses unknown GPUHUB_* variables, e.g. the tests' GPUHUB_TAG)."""
+    for name in [name for name in os.environ if name.startswith("GPUHUB_")]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("GPUHUB_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("GPUHUB_SETTINGS_FILE", raising=False)
     (tmp_path / "secrets").mkdir()
     (tmp_path / "secrets" / "hubctl_token").write_text("unused\n")
     return tmp_path / "secrets" / "initial_admin_password"
