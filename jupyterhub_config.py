@@ -6,6 +6,7 @@ import os
 
 from tornado.httpserver import HTTPServer
 
+from spawner.auth import TEMPLATES
 from spawner.hubsecrets import ensure_secret
 from spawner.settings import load_settings
 
@@ -27,12 +28,18 @@ c.JupyterHub.log_level = s["log_level"].upper()
 # request echo megabytes into pages and logs. Notebook traffic goes to user servers.
 HTTPServer.configure(None, max_body_size=256 * 1024)
 
-# -- login: NativeAuthenticator, admins approve sign-ups --------------------
+# -- login: NativeAuthenticator, admins approve sign-ups, invitations --------
 c.JupyterHub.authenticator_class = "spawner.auth.PlatformAuthenticator"
+c.JupyterHub.template_paths = [TEMPLATES]  # ours first: NativeAuthenticator adds its own after
 c.Authenticator.admin_users = set(s["admin_users"])
-c.Authenticator.allow_all = True  # NativeAuthenticator's approval is the gate
+c.Authenticator.allow_all = True  # approval (sign-up) or an invitation is the gate
+c.PlatformAuthenticator.initial_admin = s["admin_users"][0] if s["admin_users"] else ""
+c.PlatformAuthenticator.initial_admin_password_file = f"{data}/secrets/initial_admin_password"
 c.NativeAuthenticator.minimum_password_length = 10
 c.NativeAuthenticator.check_common_password = True
+# SameSite=Lax on the login, session and _xsrf cookies: a cross-site POST
+# carries no hub credentials (JupyterHub passes cookie_options to all three).
+c.JupyterHub.tornado_settings.update({"cookie_options": {"samesite": "Lax"}})
 
 # -- services: admin CLI and idle culler, each with scoped permissions ------
 c.JupyterHub.services = [{"name": "hubctl", "api_token": ensure_secret(f"{data}/secrets/hubctl_token")}]

@@ -6,6 +6,7 @@ GPU seam: the engine has a runtime named "nvidia" that is plain runc
 configuration, so GPU containers really start here; see README.md beside this.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -171,21 +172,58 @@ def wait_running(session, user: str, timeout: float = 120) -> dict:
     raise AssertionError(f"server of {user} not running after {timeout}s: {model}")
 
 
+INVITE_LINK = re.compile(r"\S*/hub/invite\?token=\S+")
+
+
+def invite_link(hubctl_output: str) -> str:
+    match = INVITE_LINK.search(hubctl_output)
+    assert match, f"no invitation link in: {hubctl_output}"
+    return match.group(0)
+
+
+def create_user(name: str | None = None, *extra: str) -> tuple[str, str]:
+    """A user made as an admin makes one (hubctl users add NAME [extra...]), the
+    invitation accepted with a fresh password: (name, password)."""
+    name = name or f"u{uuid.uuid4().hex[:8]}"
+    password = uuid.uuid4().hex
+    r = Browser(BASE_URL).accept_invite(invite_link(hubctl("users", "add", name, *extra).stdout), password)
+    assert r.status_code == 200 and "is set" in r.text, f"invitation of {name}: {r.status_code} {r.text[:500]}"
+    return name, password
+
+
 @pytest.fixture
 def make_user(deployment):
-    """make_user() -> (name, Browser logged in): created by hubctl, signed up, logged in."""
+    """make_user() -> (name, Browser logged in): created by hubctl, invitation accepted, logged in."""
 
     def make(name: str | None = None) -> tuple[str, Browser]:
-        name = name or f"u{uuid.uuid4().hex[:8]}"
-        hubctl("users", "add", name)
-        password = uuid.uuid4().hex
+        name, password = create_user(name)
         browser = Browser(BASE_URL)
-        assert "already approved" in browser.signup(name, password)  # hubctl created the user
         r = browser.login(name, password)
         assert r.ok and "/hub/login" not in r.url, f"login of {name} failed: {r.status_code} {r.url}"
         return name, browser
 
     return make
+
+
+HUB_DB = "/srv/jupyterhub/data/jupyterhub.sqlite"
+_SQL = (
+    "import json, sqlite3, sys; sql, params = json.loads(sys.argv[1]); db = sqlite3.connect(sys.argv[2]);"
+    "rows = db.execute(sql, params).fetchall(); db.commit(); print(json.dumps(rows))"
+)
+
+
+def hub_container():
+    [hub] = docker.from_env().containers.list(
+        filters={"label": [f"com.docker.compose.project={PREFIX}", "com.docker.compose.service=hub"]}
+    )
+    return hub
+
+
+def hub_sql(sql: str, *params) -> list:
+    """Run one SQL statement on the hub's own database (sqlite, in its container)."""
+    code, out = hub_container().exec_run(["python3", "-c", _SQL, json.dumps([sql, params]), HUB_DB])
+    assert code == 0, out.decode()
+    return json.loads(out)
 
 
 def user_containers(client, user: str):

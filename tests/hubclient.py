@@ -22,27 +22,48 @@ class Browser:
     def url(self, path: str) -> str:
         return self.base + path
 
-    def signup(self, username: str, password: str) -> str:
-        page = self.s.get(self.url("/hub/signup"), timeout=30).text
-        r = self.s.post(
-            self.url("/hub/signup"),
+    def form(self, path: str, page_path: str | None = None, **fields: str) -> requests.Response:
+        """POST a hub form as the browser does: _xsrf from the page that shows it."""
+        page = self.s.get(self.url(page_path or path), timeout=30).text
+        r = self.s.post(self.url(path), data={**fields, "_xsrf": xsrf_of(page)}, timeout=30)
+        assert r.status_code < 500, f"{path}: {r.status_code} {r.text[:500]}"
+        return r
+
+    def signup(self, username: str, password: str, confirmation: str | None = None) -> str:
+        """The sign-up form; returns the page (its message says what happened)."""
+        return self.form(
+            "/hub/signup",
+            username=username,
+            signup_password=password,
+            signup_password_confirmation=password if confirmation is None else confirmation,
+        ).text
+
+    def login(self, username: str, password: str) -> requests.Response:
+        return self.form("/hub/login", username=username, password=password)
+
+    def accept_invite(self, link: str, password: str, confirmation: str | None = None) -> requests.Response:
+        """Open an invitation link (absolute, or a path on this hub) and set the password."""
+        url = link if "://" in link else self.url(link)
+        page = self.s.get(url, timeout=30)
+        token = re.search(r'name="token" value="([^"]+)"', page.text)
+        assert token, f"no invitation form at {link}: {page.status_code} {page.text[:500]}"
+        return self.s.post(
+            self.url("/hub/invite"),
             data={
-                "username": username,
-                "signup_password": password,
-                "signup_password_confirmation": password,
-                "_xsrf": xsrf_of(page),
+                "token": html.unescape(token.group(1)),
+                "password": password,
+                "password_confirmation": password if confirmation is None else confirmation,
+                "_xsrf": xsrf_of(page.text),
             },
             timeout=30,
         )
-        r.raise_for_status()
-        return r.text
 
-    def login(self, username: str, password: str) -> requests.Response:
-        page = self.s.get(self.url("/hub/login"), timeout=30).text
-        return self.s.post(
-            self.url("/hub/login"),
-            data={"username": username, "password": password, "_xsrf": xsrf_of(page)},
-            timeout=30,
+    def change_password(self, old: str, new: str, confirmation: str | None = None) -> requests.Response:
+        return self.form(
+            "/hub/change-password",
+            old_password=old,
+            new_password=new,
+            new_password_confirmation=new if confirmation is None else confirmation,
         )
 
     def spawn_form(self) -> str:

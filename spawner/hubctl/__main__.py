@@ -3,15 +3,28 @@
 import argparse
 import json
 import os
-import secrets
+import re
 import sys
 import urllib.parse
 
-from ..hubsecrets import ensure_secret
 from . import envs, gpus, workspaces
 from .api import ApiError, HubApi
 from .output import table
-from .signup import signup
+
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> int:
+    """Seconds from "90", "90s", "30m", "12h" or "7d" (argparse type)."""
+    match = re.fullmatch(r"(\d+)([smhd]?)", text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise argparse.ArgumentTypeError(f"expected seconds or a duration like 30m, 12h, 7d; got {text!r}")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def token_lifetime(text: str) -> int | None:
+    """A duration, or "never" (None: JupyterHub's token that does not expire)."""
+    return None if text.strip() == "never" else duration(text)
 
 
 def _quote(name: str) -> str:
@@ -20,8 +33,18 @@ def _quote(name: str) -> str:
 
 def cmd_token(api: HubApi, args) -> str:
     user = args.user or api.settings["admin_users"][0]
-    body = {"note": args.note, "expires_in": args.expires_in or None}
+    body = {"note": args.note, "expires_in": args.expires_in}
     return api.request("POST", f"/users/{_quote(user)}/tokens", body)["token"]
+
+
+def _invite(api: HubApi, name: str, expires_in: int | None) -> str:
+    body = {} if expires_in is None else {"expires_in": expires_in}
+    invite = api.request("POST", f"/invites/{_quote(name)}", body)
+    url, until = invite["url"], invite["expires_at"].replace("T", " ")[:16] + " UTC"
+    text = f"one-time link for {name} to set their password, valid until {until}:\n  {url}"
+    if "://" not in url:  # the hub knows its public address only if JupyterHub.public_url is set
+        text += "\n(append it to the address users open the hub at, e.g. http://127.0.0.1:8000)"
+    return text
 
 
 def cmd_users_list(api: HubApi, args) -> str:
@@ -38,12 +61,23 @@ def cmd_users_list(api: HubApi, args) -> str:
     return json.dumps(rows, indent=2) if args.json else table(rows, ["name", "admin", "server", "last_activity"])
 
 
+def _as_first_admin(api: HubApi) -> HubApi:
+    """JupyterHub lets only an admin grant admin, by the caller's own admin flag,
+    which the scoped hubctl service lacks: act as the first admin, through a
+    token (the service's "tokens" scope) that lives one minute."""
+    admin = api.settings["admin_users"][0]
+    body = {"note": "hubctl users add --admin", "expires_in": 60}
+    return HubApi(api.url, api.request("POST", f"/users/{_quote(admin)}/tokens", body)["token"])
+
+
 def cmd_users_add(api: HubApi, args) -> str:
-    api.request("POST", f"/users/{_quote(args.name)}", {"admin": args.admin})
-    return (
-        f"added {args.name}{' (admin)' if args.admin else ''}: they sign up at /hub/signup "
-        "with a password of their own and can log in at once (pre-approved)"
-    )
+    creator = _as_first_admin(api) if args.admin else api
+    creator.request("POST", f"/users/{_quote(args.name)}", {"admin": args.admin})
+    return f"added {args.name}{' (admin)' if args.admin else ''}; " + _invite(api, args.name, args.expires_in)
+
+
+def cmd_users_invite(api: HubApi, args) -> str:
+    return _invite(api, args.name, args.expires_in)
 
 
 def cmd_users_remove(api: HubApi, args) -> str:
@@ -93,18 +127,20 @@ def cmd_servers_stop(api: HubApi, args) -> str:
 
 
 def cmd_first_admin(api: HubApi, args) -> str:
-    """Create the first admin with a generated password, once."""
+    """How to log in as the first admin, which the hub creates at its first start."""
     name = api.settings["admin_users"][0]
     path = os.path.join(api.settings["data_dir"], "secrets", "initial_admin_password")
-    if os.path.exists(path):
-        return f"first admin exists: log in as {name!r} with password {ensure_secret(path)} (unless changed since)"
-    password = secrets.token_urlsafe(18)
-    message = signup(args.hub_url, name, password)
-    if "success" not in message.lower():
-        raise SystemExit(f"ERROR: could not create the first admin {name!r}: {message or 'no answer'}")
-    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        f.write(password + "\n")
-    return f"first admin created: log in as {name!r} with password {password} (change it at /hub/change-password)"
+    try:
+        with open(path, encoding="utf-8") as f:
+            password = f.read().strip()
+    except FileNotFoundError:
+        password = ""
+    if not password:
+        return (
+            f"the password of the first admin {name!r} is unknown: {path} is missing or empty "
+            f"(it is removed once that password is changed). To set a new one: scripts/hubctl users invite {name}"
+        )
+    return f"first admin: log in as {name!r} with password {password} (change it at /hub/change-password)"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -114,17 +150,28 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("token", help="print an admin-scoped API token for scripts")
     t.add_argument("--user", help="token owner (default: the first admin)")
     t.add_argument("--note", default="hubctl token")
-    t.add_argument("--expires-in", type=int, default=0, help="seconds (default: never)")
+    t.add_argument(
+        "--expires-in",
+        type=token_lifetime,
+        default="1d",
+        help="lifetime: seconds, 30m, 12h, 7d, or never (default: 1d)",
+    )
     t.set_defaults(func=cmd_token)
 
-    users = sub.add_parser("users", help="list, add, remove users").add_subparsers(dest="action", required=True)
+    users = sub.add_parser("users", help="list, add, invite, remove users").add_subparsers(dest="action", required=True)
     ul = users.add_parser("list")
     ul.add_argument("--json", action="store_true")
     ul.set_defaults(func=cmd_users_list)
-    ua = users.add_parser("add", help="create (and pre-approve) a user")
+    lifetime = {"type": duration, "help": "link lifetime: seconds, 30m, 12h, 7d (default: the hub's, 7d)"}
+    ua = users.add_parser("add", help="create a user; prints their one-time invitation link")
     ua.add_argument("name")
     ua.add_argument("--admin", action="store_true")
+    ua.add_argument("--expires-in", **lifetime)
     ua.set_defaults(func=cmd_users_add)
+    ui = users.add_parser("invite", help="a new invitation link (forgotten password, user made in the admin page)")
+    ui.add_argument("name")
+    ui.add_argument("--expires-in", **lifetime)
+    ui.set_defaults(func=cmd_users_invite)
     ur = users.add_parser("remove")
     ur.add_argument("name")
     ur.set_defaults(func=cmd_users_remove)
@@ -142,8 +189,7 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("name")
     st.set_defaults(func=cmd_servers_stop)
 
-    fa = sub.add_parser("first-admin", help="create the first admin (used by make up)")
-    fa.add_argument("--hub-url", default="http://127.0.0.1:8000")
+    fa = sub.add_parser("first-admin", help="print the first admin's initial password (used by make up)")
     fa.set_defaults(func=cmd_first_admin)
 
     gpus.add_parser(sub)

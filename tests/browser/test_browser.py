@@ -5,8 +5,7 @@ import uuid
 
 import pytest
 
-from tests.deployment import BASE_URL, ROOT, api, container_env, hubctl, user_containers, wait_stopped
-from tests.hubclient import Browser
+from tests.deployment import BASE_URL, ROOT, api, container_env, create_user, user_containers, wait_stopped
 
 pytestmark = pytest.mark.integration
 
@@ -23,10 +22,8 @@ def shots():
 
 @pytest.fixture
 def researcher(deployment, admin_api):
-    """(name, password) of a pre-approved, signed-up user; their server stopped afterwards."""
-    name, password = f"web{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    hubctl("users", "add", name)
-    Browser(BASE_URL).signup(name, password)
+    """(name, password) of a user an admin invited, invitation accepted; their server stopped afterwards."""
+    name, password = create_user(f"web{uuid.uuid4().hex[:8]}")
     yield name, password
     api(admin_api, "DELETE", f"/users/{name}/server")  # returns the GPUs to the pool
     wait_stopped(admin_api, name, timeout=120)
