@@ -113,7 +113,7 @@ SCHEMA: dict[str, Setting] = {
     "network": Setting("gpuhub", _name, "Docker network shared by the hub and user containers."),
     "hub_connect_host": Setting("hub", _str, "Name under which user containers reach the hub on that network."),
     "data_dir": Setting("/srv/jupyterhub/data", _str, "Where the hub keeps its database and secrets (a volume)."),
-    "admin_users": Setting(["admin"], _list, "Admin usernames, e.g. `alice,bob`; the first is created by `make up`."),
+    "admin_users": Setting(["admin"], _list, "Admin usernames, e.g. `alice,bob`; the hub creates the first at start."),
     "image": Setting("gpuhub/singleuser:0.1.0", _str, "Default single-user image."),
     "allowed_images": Setting([], _list, "Images users may choose (the default image is always allowed)."),
     "pull_policy": Setting("ifnotpresent", _choice("ifnotpresent", "always", "never", "skip"), "When to pull images."),
