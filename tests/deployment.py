@@ -108,19 +108,25 @@ TEST = Deployment(PREFIX, PORT)
 run, hubctl, wait_healthy = TEST.run, TEST.hubctl, TEST.wait_healthy
 
 
+def built_image(client, tag: str):
+    try:
+        return client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"image {tag} missing: run `make images`")
+
+
 @pytest.fixture(scope="session")
 def docker_client():
+    """The engine, with the images under test; every suite that needs Docker fails here, loudly, without."""
     try:
-        client = docker.from_env()
+        client = docker.from_env(timeout=120)
         client.ping()
     except docker.errors.DockerException as e:
         pytest.fail(f"no Docker engine ({e}): run `make test`, which provisions one")
     for image in (STANDIN_IMAGE, HUB_IMAGE):
-        try:
-            client.images.get(image)
-        except docker.errors.ImageNotFound:
-            pytest.fail(f"image {image} missing: run `make images`")
-    return client
+        built_image(client, image)
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session")

@@ -70,23 +70,31 @@ class SignUpHandler(native.SignUpHandler):
         return None
 
 
+async def _set_new_password(handler, info: UserInfo, name: str) -> str | None:
+    """Set ``name``'s password from the form's new password and its confirmation; why not, or None."""
+    auth = handler.authenticator
+    new = handler.get_body_argument("new_password", "", strip=False)
+    if new != handler.get_body_argument("new_password_confirmation", "", strip=False):
+        return "The new password and its confirmation differ."
+    problem = auth.password_problem(new)
+    if problem:
+        return problem
+    info.password = await auth.hash_password(new)
+    handler.db.commit()
+    auth.password_set(name)
+    return None
+
+
 class ChangePasswordHandler(native.ChangePasswordHandler):
     @web.authenticated
     async def post(self):
         user = self.current_user
         info = self.authenticator.get_user(user.name)
         old = self.get_body_argument("old_password", "", strip=False)
-        new = self.get_body_argument("new_password", "", strip=False)
         if info is None or not await self.authenticator.password_matches(old, info.password):
             problem = "Your current password is incorrect."
-        elif new != self.get_body_argument("new_password_confirmation", "", strip=False):
-            problem = "The new password and its confirmation differ."
         else:
-            problem = self.authenticator.password_problem(new)
-        if not problem:
-            info.password = await self.authenticator.hash_password(new)
-            self.db.commit()
-            self.authenticator.password_set(user.name)
+            problem = await _set_new_password(self, info, user.name)
         await self._answer("change-password.html", user.name, problem, "Your password has been changed.")
 
     async def _answer(self, template: str, name: str, problem: str | None, done: str) -> None:
@@ -104,15 +112,7 @@ class ChangePasswordAdminHandler(native.ChangePasswordAdminHandler):
         info = self.authenticator.get_user(user_name)
         if info is None:
             raise web.HTTPError(404)
-        new = self.get_body_argument("new_password", "", strip=False)
-        if new != self.get_body_argument("new_password_confirmation", "", strip=False):
-            problem = "The new password and its confirmation differ."
-        else:
-            problem = self.authenticator.password_problem(new)
-        if not problem:
-            info.password = await self.authenticator.hash_password(new)
-            self.db.commit()
-            self.authenticator.password_set(user_name)
+        problem = await _set_new_password(self, info, user_name)
         await self._answer("change-password-admin.html", user_name, problem, f"The password of {user_name} is changed.")
 
 

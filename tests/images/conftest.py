@@ -1,40 +1,26 @@
 """Fixtures for the image tests: they run the BUILT images (`make images`)."""
 
-import docker
 import pytest
 
-from ..deployment import HUB_IMAGE, STANDIN_IMAGE
+from ..deployment import HUB_IMAGE, STANDIN_IMAGE, built_image
 from .imagetools import PREFIX, REPO, Box
 
 
-@pytest.fixture(scope="session")
-def docker_client():
-    try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-    except docker.errors.DockerException as e:
-        pytest.fail(f"the Docker engine is not reachable: {e}")
-    yield client
-    for c in client.containers.list(all=True, filters={"name": PREFIX}):
+@pytest.fixture(scope="session", autouse=True)
+def _remove_boxes(docker_client):
+    yield
+    for c in docker_client.containers.list(all=True, filters={"name": PREFIX}):
         c.remove(force=True, v=True)
-    client.close()
-
-
-def _image(client, tag):
-    try:
-        return client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        pytest.fail(f"image {tag} is missing: run `make images` (scripts/build-images) first")
 
 
 @pytest.fixture(scope="session")
 def hub_image(docker_client):
-    return _image(docker_client, HUB_IMAGE)
+    return built_image(docker_client, HUB_IMAGE)
 
 
 @pytest.fixture(scope="session")
 def standin_image(docker_client):
-    return _image(docker_client, STANDIN_IMAGE)
+    return built_image(docker_client, STANDIN_IMAGE)
 
 
 def _box(client, image, **kwargs):

@@ -22,7 +22,6 @@ import time
 import uuid
 from urllib.parse import quote
 
-import docker
 import pytest
 import pytest_asyncio
 from jupyterhub.proxy import Proxy
@@ -72,25 +71,15 @@ def _remove_ours(engine) -> None:
 
 
 @pytest.fixture(scope="session")
-def engine():
+def engine(docker_client):
     """The Docker engine, with the stand-in image and its ALT_IMAGE tag; cleaned before and after."""
+    _remove_ours(docker_client)
+    docker_client.images.get(DEFAULT_IMAGE).tag(ALT_IMAGE)
     try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-    except docker.errors.DockerException as e:
-        pytest.fail(f"the Docker engine is not reachable ({e}): `make test` provisions one")
-    try:
-        standin = client.images.get(DEFAULT_IMAGE)
-    except docker.errors.ImageNotFound:
-        pytest.fail(f"image {DEFAULT_IMAGE} is missing: run `make images`")
-    _remove_ours(client)
-    standin.tag(ALT_IMAGE)
-    try:
-        yield client
+        yield docker_client
     finally:
-        _remove_ours(client)
-        client.images.remove(ALT_IMAGE, noprune=True)  # the tag only; the stand-in stays
-        client.close()
+        _remove_ours(docker_client)
+        docker_client.images.remove(ALT_IMAGE, noprune=True)  # the tag only; the stand-in stays
 
 
 def _bridge_gateway(engine) -> str:
