@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from .messages import shown
 from .sizes import parse_size
 
 PROFILE_FIELD = "profile"
@@ -26,15 +27,9 @@ class ProfileError(ValueError):
     """A bad profile choice (or a bad profile configuration)."""
 
 
-def _shown(value: object, limit: int = 60) -> str:
-    """``repr`` of user input, cut short: error pages and logs must not echo megabytes."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 1]}…"
-
-
 def _listed(values: Sequence[object], most: int = 5) -> str:
-    shown = ", ".join(_shown(v) for v in list(values)[:most])
-    return shown if len(values) <= most else f"{shown} and {len(values) - most} more"
+    text = ", ".join(shown(v) for v in list(values)[:most])
+    return text if len(values) <= most else f"{text} and {len(values) - most} more"
 
 
 def _builtin(slug: str, name: str, text: str, override: dict, **flags: bool) -> dict[str, Any]:
@@ -176,7 +171,7 @@ def options_from_form(formdata: Mapping[str, Sequence[str]]) -> dict[str, Any]:
             continue
         if prefix and field.startswith(prefix):
             if len(values) != 1:
-                raise ProfileError(f"Form field {_shown(field)} needs exactly one value")
+                raise ProfileError(f"Form field {shown(field)} needs exactly one value")
             options[field[len(prefix) :]] = values[0]
         elif not field.startswith(OPTION_FIELD_PREFIX):
             unknown.append(field)
@@ -212,7 +207,7 @@ def validate_options(
     """
     profiles = normalize_profiles(profiles)
     if not isinstance(user_options, Mapping):
-        raise ProfileError(f"user_options must be a mapping, got {_shown(user_options)}")
+        raise ProfileError(f"user_options must be a mapping, got {shown(user_options)}")
     visible = [p for p in profiles if is_admin or not p["admin_only"]]
     if not visible:
         raise ProfileError("No profile is available to you; ask an admin")
@@ -223,7 +218,7 @@ def validate_options(
     else:
         profile = next((p for p in profiles if p["slug"] == slug), None)
         if profile is None:
-            raise ProfileError(f"Unknown profile {_shown(slug)}; available: {offered}")
+            raise ProfileError(f"Unknown profile {shown(slug)}; available: {offered}")
         if profile["admin_only"] and not is_admin:
             raise ProfileError(f"Profile {slug!r} is for admins only; available: {offered}")
     options = profile["profile_options"]
@@ -237,13 +232,13 @@ def validate_options(
         value = user_options.get(name)
         if value is not None and (not isinstance(value, str) or value not in option["choices"]):
             raise ProfileError(
-                f"{_shown(value)} is not offered for option {name!r} of profile {profile['slug']!r}; "
+                f"{shown(value)} is not offered for option {name!r} of profile {profile['slug']!r}; "
                 f"choices: {', '.join(option['choices'])}"
             )
     if "gpus" in user_options:
         wanted = user_options["gpus"]
         if not _is_count(wanted):
-            raise ProfileError(f"gpus must be a non-negative integer, got {_shown(wanted)}")
+            raise ProfileError(f"gpus must be a non-negative integer, got {shown(wanted)}")
         cap = resolve_overrides(profile, {k: v for k, v in user_options.items() if k != "gpus"})
         if cap["gpus"] != "all" and wanted > cap["gpus"]:
             raise ProfileError(f"gpus={wanted} is above the {cap['gpus']} of {profile['slug']!r}")

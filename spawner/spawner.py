@@ -10,6 +10,7 @@ import asyncio
 import functools
 import inspect
 import socket
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from urllib.parse import urlparse
 
@@ -22,6 +23,7 @@ from traitlets import Any, Bool, CaselessStrEnum, Dict, Int, List, Unicode, Unio
 
 from . import inventory, leases, networks, profiles, workspaces
 from .labels import LABEL_ACCOUNT, LABEL_DEPLOYMENT, LABEL_USER
+from .messages import shown
 from .names import WORKSPACE_VOLUME, safe_slug
 from .settings import GPU_MODES
 from .sizes import parse_size
@@ -319,8 +321,11 @@ class GPUDockerSpawner(DockerSpawner):
     def _apply_profile(self, user_options):
         self._restore_configured()
         try:
+            user_options, requested_image = self._split_image_request(user_options)
             profile = profiles.validate_options(self._profiles(), user_options, is_admin=self.user.admin)
             settings = profiles.resolve_overrides(profile, user_options)
+            if requested_image is not None:
+                settings["image"] = self._requested_image(requested_image)
             count = profiles.resolve_gpu_count(settings.get("gpus", 0), len(self.gpu_inventory()))
             leases.check_quota(
                 count,
@@ -338,6 +343,30 @@ class GPUDockerSpawner(DockerSpawner):
                 self._override(key, settings[key])
         self.log.info("%s: profile %s, %d GPU(s), image %s", self._log_name, profile["slug"], count, self.image)
 
+    def _split_image_request(self, user_options):
+        """(options, image) where ``image`` is DockerSpawner's own ``image`` request
+        (a key of allowed_images), for a profile with no option of that name; else None."""
+        if not isinstance(user_options, Mapping) or "image" not in user_options:
+            return user_options, None
+        rest = {key: value for key, value in user_options.items() if key != "image"}
+        profile = profiles.validate_options(self._profiles(), rest, is_admin=self.user.admin)
+        if "image" in profile["profile_options"]:
+            return user_options, None
+        return rest, user_options["image"]
+
+    def _requested_image(self, choice):
+        """An explicit image request, by DockerSpawner's rules (check_allowed)."""
+        allowed = self._get_allowed_images()
+        if not isinstance(choice, str):
+            raise ValueError(f"image must be a string, got {shown(choice)}")
+        if allowed == "*":
+            return choice
+        if not allowed:
+            raise ValueError("Specifying image to launch is not allowed")
+        if choice not in allowed:
+            raise ValueError(f"Image {shown(choice)} is not in allowed_images: {', '.join(allowed)}")
+        return allowed[choice]
+
     def _check_image(self, image):
         """The configured image is always allowed; ``allowed_images`` lists what else profiles may pick."""
         if image == self.image:
@@ -348,8 +377,8 @@ class GPUDockerSpawner(DockerSpawner):
             raise ValueError(f"Image {image!r} is not allowed; allowed images: {choices}")
 
     async def check_allowed(self, image):
-        # user_options["image"] is a profile choice: _apply_profile already
-        # resolved it and checked the result.
+        # user_options["image"] (a profile choice or DockerSpawner's own image
+        # request) was resolved and checked by _apply_profile.
         return self.image
 
     # -- GPU inventory and leases ------------------------------------------

@@ -17,9 +17,9 @@ from nativeauthenticator.orm import UserInfo
 from tornado import web
 from traitlets import Any, Integer, TraitError, Unicode, default, validate
 
+from ..messages import shown
 from . import api, handlers, passwords
 from .invites import Invite
-from .messages import shown
 
 
 def write_private(path: str, text: str) -> None:

@@ -15,8 +15,8 @@ from nativeauthenticator import handlers as native
 from nativeauthenticator.orm import UserInfo
 from tornado import web
 
+from ..messages import shown
 from .invites import Invite
-from .messages import shown
 
 
 class SignUpHandler(native.SignUpHandler):

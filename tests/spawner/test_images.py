@@ -72,3 +72,22 @@ async def test_image_choice_in_allowed_images_gets_that_image(hub, spawner_confi
     user = make_user()
     info = await spawn_ok(hub, user, {"profile": "pick-image", "image": "alt"})
     assert info["Config"]["Image"] == ALT_IMAGE
+
+
+async def test_dockerspawners_own_image_request_picks_from_allowed_images(hub, spawner_config, make_user):
+    """A profile without an "image" option leaves DockerSpawner's REST "image" request as it is documented."""
+    spawner_config.allowed_images = {"alt": ALT_IMAGE}
+    user = make_user()
+    info = await spawn_ok(hub, user, {"image": "alt"})
+    assert info["Config"]["Image"] == ALT_IMAGE
+
+
+@pytest.mark.parametrize("allowed_images, request_image", [([], DEFAULT_IMAGE), ({"alt": ALT_IMAGE}, OUTSIDE_IMAGE)])
+async def test_dockerspawners_image_request_outside_allowed_images_is_refused(
+    hub, engine, spawner_config, make_user, allowed_images, request_image
+):
+    spawner_config.allowed_images = allowed_images
+    user = make_user()
+    r = await spawn(hub, user, {"image": request_image})
+    assert r.status_code == 400, r.text
+    assert user_objects(engine, user) == ([], [])

@@ -295,3 +295,9 @@ def test_what_the_form_submits_by_default_passes_the_chain(lab):
     assert chain_from_form(form)[0] == "small"
     form["profile"] = ["duo"]
     assert chain_from_form(form)[1]["gpus"] == 2
+
+
+def test_user_input_in_errors_is_cut_short(lab):
+    with pytest.raises(ProfileError) as error:
+        profiles.validate_options(lab, {"profile": "p" * 100_000, **{f"k{i}": 1 for i in range(50)}}, is_admin=False)
+    assert len(str(error.value)) < 300 and "…" in str(error.value)
