@@ -1,5 +1,7 @@
 """What one user can do to another or to the host: networks, PIDs, logs, request sizes."""
 
+import time
+
 import pytest
 
 from ..deployment import (
@@ -58,7 +60,10 @@ def hub_container(docker_client):
 def test_user_containers_cannot_reach_each_other(two_servers, docker_client):
     (alice, a), (bob, b) = two_servers
     b.exec_run(["bash", "-c", "nohup python3 -m http.server 9000 >/dev/null 2>&1 &"], user="1000", detach=True)
-    assert probe(b, "127.0.0.1", 9000) == "open"  # bob's TensorBoard-like port is up
+    deadline = time.monotonic() + 30
+    while probe(b, "127.0.0.1", 9000) != "open":  # bob's TensorBoard-like port comes up
+        assert time.monotonic() < deadline, "http.server did not start in bob's container"
+        time.sleep(0.5)
     for port in (9000, 8888):
         assert probe(a, ip_of(b), port) != "open", f"{alice} reached {bob}:{port}"
         assert probe(b, ip_of(a), port) != "open", f"{bob} reached {alice}:{port}"
