@@ -4,7 +4,7 @@ export COMPOSE_PROJECT_NAME ?= gpuhub
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help up down images lint test test-unit test-conda venv benchmark
+.PHONY: help up down images lint test test-unit test-conda test-gpu venv benchmark
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ venv: $(PY) ## The dev/test virtualenv (.venv)
 test: ## Provision what is missing, build images, run unit + integration tests
 	@scripts/provision --for-tests
 	@$(MAKE) -s venv lint images
-	$(PY) -m pytest -m "not conda" -p no:cacheprovider -ra
+	$(PY) -m pytest -m "not conda and not gpu" -p no:cacheprovider -ra
 
 lint: venv ## ruff: lint and format check
 	$(PY) -m ruff check .
@@ -45,6 +45,10 @@ test-unit: venv ## Unit tests only (no Docker)
 
 test-conda: venv ## The conda suite: needs a conda channel (builds the production image)
 	$(PY) -m pytest tests/conda -m conda -rs
+
+test-gpu: venv ## The GPU suite: an NVIDIA GPU, its container toolkit, a conda channel (builds every image)
+	@scripts/build-images --production
+	$(PY) -m pytest tests/gpu -m gpu -p no:cacheprovider -ra
 
 benchmark: venv images ## Spawn latency: this spawner vs stock DockerSpawner (N=1,10,25)
 	$(PY) benchmarks/spawn.py

@@ -1,15 +1,33 @@
 """GPU inventory: which devices this host can lease, and how busy they are.
 
+This is the platform's one discovery path. In the compose deployment it runs
+inside the hub container, which reads the host's driver through NVML where the
+engine has the NVIDIA container runtime (``scripts/up`` then adds
+``docker-compose.nvidia.yml``: every GPU and MIG device, the ``utility``
+capability only); elsewhere the hub sees no driver and the ``gpus`` setting is
+the inventory.
+
 Discovery order: NVML (``pynvml`` from the ``nvidia-ml-py`` package), then
 ``nvidia-smi``, then the ids an admin configured. Discovered devices are
 handed to Docker by UUID (stable across reboots); the index is kept for
 display. A GPU in MIG mode is represented by its MIG instances, never by the
-parent device.
+parent device, whichever of NVML and nvidia-smi found it.
 
-Test seam: ``discover`` and ``usage`` take ``nvml`` (a module with pynvml's
-function names, or None to skip NVML) and ``discover`` takes ``run`` (a
-callable ``argv -> stdout`` that raises OSError or SubprocessError on
-failure, or None to skip nvidia-smi). Production code leaves both alone.
+Seams, the two ways this module reaches the host (production code passes
+neither; tests replace them, never the functions under test):
+
+- **NVML**: the ``nvml`` argument of ``discover``, ``discover_with_source``,
+  ``usage`` and ``main``: a module with pynvml's names (``nvmlInit``,
+  ``nvmlDeviceGetCount``, ``NVMLError``...), or None for "no NVML".
+  Default ``AUTO``: what ``load_nvml()`` returns (pynvml if installed).
+- **nvidia-smi**: the ``run`` argument: a callable ``argv -> stdout`` that
+  raises OSError or SubprocessError on failure, or None for "no nvidia-smi".
+  Default ``AUTO``: ``run_nvidia_smi``.
+
+``AUTO`` is resolved when a function is called, from the module attributes
+``load_nvml`` and ``run_nvidia_smi``: a test of code that calls ``discover``
+without arguments (the spawner, hubctl) replaces those two names, and only
+those, to stand for a host with or without a driver.
 
 ``python -m spawner.inventory`` prints what was found as JSON.
 """
@@ -29,14 +47,25 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-_AUTO: Any = object()  # "import pynvml if it is installed"
+
+class _Auto:
+    def __repr__(self) -> str:
+        return "AUTO"
+
+
+AUTO: Any = _Auto()  # a seam's default: the real host (see the module docstring)
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _ID_PATTERN = re.compile(rf"^(?:\d+|GPU-{_UUID}|MIG-{_UUID}|MIG-GPU-{_UUID}/\d+/\d+)$")
 SMI_QUERY = [
     "nvidia-smi",
-    "--query-gpu=index,uuid,name,memory.total",
+    "--query-gpu=index,uuid,name,memory.total,mig.mode.current",
     "--format=csv,noheader,nounits",
 ]
+SMI_LIST = ["nvidia-smi", "-L"]  # the only listing that names MIG instances
+# "GPU 0: NVIDIA A100-SXM4-80GB (UUID: GPU-...)" and, under it,
+# "  MIG 3g.40gb     Device  1: (UUID: MIG-...)" (MIG-GPU-<uuid>/<gi>/<ci> before R470)
+_SMI_GPU_LINE = re.compile(r"^GPU (\d+): (.*) \(UUID: (GPU-[^)\s]+)\)$")
+_SMI_MIG_LINE = re.compile(r"^\s+MIG (\S+)\s+Device\s+(\d+): \(UUID: (MIG-[^)\s]+)\)$")
 _MIB = 1024 * 1024
 
 
@@ -67,6 +96,22 @@ def validate_ids(ids: Sequence[str]) -> list[str]:
             raise ValueError(f"GPU id {gpu_id!r} is configured twice")
         seen.append(gpu_id)
     return seen
+
+
+# -- NVML ------------------------------------------------------------------
+
+
+def load_nvml() -> Any:
+    """The NVML seam's default: the ``pynvml`` module, or None where it is not installed."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    return pynvml
+
+
+def _nvml(nvml: Any) -> Any:
+    return load_nvml() if nvml is AUTO else nvml
 
 
 def _text(value: str | bytes) -> str:
@@ -123,18 +168,8 @@ def _nvml_devices(nvml: Any) -> list[tuple[Gpu, Any]]:
     return devices
 
 
-def _load_nvml(nvml: Any) -> Any:
-    if nvml is not _AUTO:
-        return nvml
-    try:
-        import pynvml
-    except ImportError:
-        return None
-    return pynvml
-
-
 def _from_nvml(nvml: Any) -> list[Gpu] | None:
-    nvml = _load_nvml(nvml)
+    nvml = _nvml(nvml)
     if nvml is None:
         return None
     try:
@@ -148,37 +183,81 @@ def _from_nvml(nvml: Any) -> list[Gpu] | None:
         nvml.nvmlShutdown()
 
 
+# -- nvidia-smi --------------------------------------------------------------
+
+
 def run_nvidia_smi(argv: Sequence[str]) -> str:
-    """Default ``run`` seam: run nvidia-smi with a timeout and return stdout."""
+    """The nvidia-smi seam's default: run it with a timeout and return stdout."""
     if shutil.which(argv[0]) is None:
         raise FileNotFoundError(f"{argv[0]} is not on PATH")
     done = subprocess.run(list(argv), capture_output=True, text=True, timeout=30, check=True)
     return done.stdout
 
 
-def parse_smi(output: str) -> list[Gpu]:
-    """Parse ``nvidia-smi`` CSV lines (index, uuid, name, memory.total in MiB)."""
+def parse_smi(output: str) -> list[tuple[Gpu, bool]]:
+    """Parse ``SMI_QUERY`` output (index, uuid, name, memory.total in MiB,
+    mig.mode.current): each physical GPU and whether it is in MIG mode."""
     gpus = []
     for line in output.splitlines():
         if not line.strip():
             continue
         parts = [p.strip() for p in line.split(",")]
-        if len(parts) < 4 or not parts[0].isdigit() or not parts[1]:
+        if len(parts) < 5 or not parts[0].isdigit() or not parts[1]:
             raise ValueError(f"Unexpected nvidia-smi line: {line!r}")
-        memory = int(parts[-1]) if parts[-1].isdigit() else None
-        name = ", ".join(parts[2:-1])
-        gpus.append(Gpu(parts[1], name, memory, parts[1], parts[0]))
+        memory = int(parts[-2]) if parts[-2].isdigit() else None
+        name = ", ".join(parts[2:-2])
+        gpus.append((Gpu(parts[1], name, memory, parts[1], parts[0]), parts[-1] == "Enabled"))
     return gpus
 
 
+def parse_smi_list(output: str) -> list[Gpu]:
+    """The leasable devices of ``nvidia-smi -L`` output: each GPU, or, for a GPU
+    with MIG instances listed under it, those instances instead (no memory)."""
+    devices: list[Gpu] = []
+    parent: Gpu | None = None
+    parent_has_migs = False
+    for line in output.splitlines():
+        if not line.strip():
+            continue
+        gpu_line, mig_line = _SMI_GPU_LINE.match(line), _SMI_MIG_LINE.match(line)
+        if gpu_line:
+            index, name, uuid = gpu_line.groups()
+            parent, parent_has_migs = Gpu(uuid, name, None, uuid, index), False
+            devices.append(parent)
+        elif mig_line and parent is not None:
+            profile, slot, uuid = mig_line.groups()
+            if not parent_has_migs:
+                devices.remove(parent)
+                parent_has_migs = True
+            devices.append(Gpu(uuid, f"{parent.name} MIG {profile}", None, uuid, f"{parent.index}:{slot}"))
+        else:
+            raise ValueError(f"Unexpected nvidia-smi -L line: {line!r}")
+    return devices
+
+
 def _from_smi(run: Callable[[Sequence[str]], str] | None) -> list[Gpu] | None:
+    run = run_nvidia_smi if run is AUTO else run
     if run is None:
         return None
     try:
-        return parse_smi(run(SMI_QUERY))
+        gpus = parse_smi(run(SMI_QUERY))
+        migs = parse_smi_list(run(SMI_LIST)) if any(mig for _gpu, mig in gpus) else []
     except (OSError, subprocess.SubprocessError, ValueError) as err:
         log.info("nvidia-smi unavailable (%s); using configured GPU ids", err)
         return None
+    devices = []
+    for gpu, mig in gpus:
+        if not mig:
+            devices.append(gpu)
+            continue
+        instances = [m for m in migs if m.index.split(":")[0] == gpu.index]
+        if not instances:
+            log.warning("GPU %s (%s) is in MIG mode but has no MIG instances", gpu.index, gpu.uuid)
+        devices.extend(instances)
+    return devices
+
+
+# -- the inventory -------------------------------------------------------------
 
 
 def _configured(gpu_id: str) -> Gpu:
@@ -204,8 +283,8 @@ def _restrict(found: list[Gpu], wanted: list[str]) -> list[Gpu]:
 def discover_with_source(
     configured: Sequence[str] | None = None,
     *,
-    nvml: Any = _AUTO,
-    run: Callable[[Sequence[str]], str] | None = run_nvidia_smi,
+    nvml: Any = AUTO,
+    run: Callable[[Sequence[str]], str] | None = AUTO,
 ) -> tuple[str, list[Gpu]]:
     """Like ``discover`` and also says where the list came from: nvml, nvidia-smi, config."""
     wanted = validate_ids(configured or [])
@@ -220,10 +299,11 @@ def discover_with_source(
 def discover(
     configured: Sequence[str] | None = None,
     *,
-    nvml: Any = _AUTO,
-    run: Callable[[Sequence[str]], str] | None = run_nvidia_smi,
+    nvml: Any = AUTO,
+    run: Callable[[Sequence[str]], str] | None = AUTO,
 ) -> list[Gpu]:
-    """The leasable GPUs, in a stable order.
+    """The leasable GPUs, in a stable order. Blocking (NVML, a subprocess):
+    call it off the event loop.
 
     When discovery works and ``configured`` is non-empty, only the listed
     devices are kept (each entry matches an id, UUID or index); an entry that
@@ -233,9 +313,9 @@ def discover(
     return discover_with_source(configured, nvml=nvml, run=run)[1]
 
 
-def usage(*, nvml: Any = _AUTO) -> dict[str, dict[str, int | None]]:
+def usage(*, nvml: Any = AUTO) -> dict[str, dict[str, int | None]]:
     """Utilisation and memory per device id (same ids as ``discover``); {} without NVML."""
-    nvml = _load_nvml(nvml)
+    nvml = _nvml(nvml)
     if nvml is None:
         return {}
     try:
@@ -263,18 +343,23 @@ def usage(*, nvml: Any = _AUTO) -> dict[str, dict[str, int | None]]:
         nvml.nvmlShutdown()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    nvml: Any = AUTO,
+    run: Callable[[Sequence[str]], str] | None = AUTO,
+) -> int:
     """Print the inventory (and usage) as JSON; ids given as arguments act as configuration."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        source, gpus = discover_with_source(args or None)
+        source, gpus = discover_with_source(args or None, nvml=nvml, run=run)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     report = {
         "source": source,
         "gpus": [dataclasses.asdict(g) for g in gpus],
-        "usage": usage(),
+        "usage": usage(nvml=nvml),
     }
     print(json.dumps(report, indent=2))
     return 0

@@ -9,13 +9,19 @@ from .. import inventory, leases
 from .output import table
 
 
-def gpu_rows(api, client=None) -> list[dict]:
-    """One row per device with its holders (from container labels) and usage."""
+def gpu_rows(api, client=None, *, nvml=inventory.AUTO, run=inventory.AUTO) -> list[dict]:
+    """One row per device with its holders (from container labels) and usage.
+
+    The inventory and the usage columns come from ``spawner.inventory``, in
+    the hub container (where scripts/hubctl runs this): NVML where the hub was
+    started with docker-compose.nvidia.yml, else the ``gpus`` setting and no
+    usage. ``nvml`` and ``run`` are inventory's seams, passed through.
+    """
     client = client or docker.from_env()
-    devices = inventory.discover(api.settings["gpus"])
+    devices = inventory.discover(api.settings["gpus"], nvml=nvml, run=run)
     found = [(c.name, c.labels) for c in client.containers.list(all=True, filters={"label": leases.LABEL_GPUS})]
     held = leases.leases_from_containers(found)
-    usage = inventory.usage()
+    usage = inventory.usage(nvml=nvml)
     rows = []
     for gpu in devices:
         holders = [lease for lease in held if gpu.id in lease.gpus]
@@ -36,8 +42,8 @@ def gpu_rows(api, client=None) -> list[dict]:
     return rows
 
 
-def cmd_gpus(api, args) -> str:
-    rows = gpu_rows(api)
+def cmd_gpus(api, args, client=None, *, nvml=inventory.AUTO, run=inventory.AUTO) -> str:
+    rows = gpu_rows(api, client, nvml=nvml, run=run)
     if args.json:
         return json.dumps(rows, indent=2)
     flat = [

@@ -2,8 +2,12 @@
 spawner really creates the container (not started: no NVIDIA driver here) and
 the engine's HostConfig.DeviceRequests is inspected.
 
-Seam: a minimal stand-in for JupyterHub's User wrapper (name, admin, groups,
-url), since no hub runs in this process; everything else is real.
+Seams: a minimal stand-in for JupyterHub's User wrapper (name, admin, groups,
+url), since no hub runs in this process; and the host's GPUs: inventory's two
+documented seams (``load_nvml``, ``run_nvidia_smi``) stand for a host without
+a driver, so the inventory is the four configured ids on any host, a GPU host
+included (whose real devices would otherwise replace them). Everything else
+is real.
 """
 
 import uuid
@@ -12,15 +16,31 @@ from types import SimpleNamespace
 import pytest
 from jupyterhub.objects import Hub
 
-from spawner import GPUDockerSpawner
+from spawner import GPUDockerSpawner, inventory
+from spawner.labels import LABEL_GPUS, LABEL_USER
 
 from ..deployment import PREFIX, STANDIN_IMAGE, container_env
 
 pytestmark = pytest.mark.integration
 
 
+CONFIGURED = ["0", "1", "2", "3"]
+
+
+def no_nvidia_smi(argv):
+    raise FileNotFoundError("no nvidia-smi: this test's host has no GPU driver")
+
+
 @pytest.fixture
-def make_spawner(docker_client):
+def configured_inventory(monkeypatch):
+    """The inventory is CONFIGURED, whatever GPUs this host has."""
+    monkeypatch.setattr(inventory, "load_nvml", lambda: None)
+    monkeypatch.setattr(inventory, "run_nvidia_smi", no_nvidia_smi)
+    assert inventory.discover_with_source(CONFIGURED)[0] == "config"
+
+
+@pytest.fixture
+def make_spawner(docker_client, configured_inventory):
     created = []
 
     def make(**traits) -> GPUDockerSpawner:
@@ -28,7 +48,7 @@ def make_spawner(docker_client):
         user = SimpleNamespace(name=name, admin=False, groups=[], url=f"/user/{name}/")
         spawner = GPUDockerSpawner(
             user=user, hub=Hub(), prefix=PREFIX, image=STANDIN_IMAGE,
-            network_name="bridge", api_token="unused", gpu_ids=["0", "1", "2", "3"], **traits,
+            network_name="bridge", api_token="unused", gpu_ids=CONFIGURED, **traits,
         )  # fmt: skip
         created.append(spawner)
         return spawner
@@ -37,7 +57,7 @@ def make_spawner(docker_client):
     for spawner in created:
         for c in docker_client.containers.list(all=True, filters={"name": spawner.object_name}):
             c.remove(force=True)
-        for v in docker_client.volumes.list(filters={"label": f"gpuhub.user={spawner.user.name}"}):
+        for v in docker_client.volumes.list(filters={"label": f"{LABEL_USER}={spawner.user.name}"}):
             v.remove(force=True)
 
 
@@ -45,9 +65,9 @@ async def test_device_requests_reach_the_engine(make_spawner, docker_client):
     spawner = make_spawner(gpus=2)
     container = docker_client.containers.get((await spawner.create_object())["Id"])
     [request] = container.attrs["HostConfig"]["DeviceRequests"]
-    leased = container.labels["gpuhub.gpus"].split(",")
+    leased = container.labels[LABEL_GPUS].split(",")
     assert request["Driver"] == "nvidia" and request["Capabilities"] == [["gpu"]]
-    assert request["DeviceIDs"] == leased and len(leased) == 2
+    assert request["DeviceIDs"] == leased and len(leased) == 2 and set(leased) <= set(CONFIGURED)
     assert container.attrs["HostConfig"]["Runtime"] == "runc"
     env = container_env(container)
     assert env["NVIDIA_VISIBLE_DEVICES"] == ",".join(leased)
@@ -61,6 +81,6 @@ async def test_cpu_server_gets_no_device(make_spawner, docker_client):
     spawner = make_spawner(gpus=0)
     container = docker_client.containers.get((await spawner.create_object())["Id"])
     assert not container.attrs["HostConfig"]["DeviceRequests"]
-    assert "gpuhub.gpus" not in container.labels
+    assert LABEL_GPUS not in container.labels
     env = container_env(container)
     assert env["NVIDIA_VISIBLE_DEVICES"] == "void"

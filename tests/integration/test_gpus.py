@@ -1,9 +1,13 @@
 """GPU leases against the real engine and hub (4 configured GPUs, runtime seam)."""
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
+
+from spawner.labels import LABEL_DEPLOYMENT, LABEL_GPUS, LABEL_USER
 
 from ..deployment import (
     PREFIX,
@@ -25,9 +29,9 @@ INVENTORY = {"0", "1", "2", "3"}
 def gpus_of(container) -> set[str]:
     env = container_env(container)
     labels = container.attrs["Config"]["Labels"]
-    assert env["NVIDIA_VISIBLE_DEVICES"] == labels["gpuhub.gpus"]
+    assert env["NVIDIA_VISIBLE_DEVICES"] == labels[LABEL_GPUS]
     assert container.attrs["HostConfig"]["Runtime"] == SETTINGS["gpu_runtime"]
-    return set(labels["gpuhub.gpus"].split(","))
+    return set(labels[LABEL_GPUS].split(","))
 
 
 def start(admin_api, user: str, profile: str = "gpu-1"):
@@ -36,8 +40,8 @@ def start(admin_api, user: str, profile: str = "gpu-1"):
 
 def held(docker_client) -> dict[str, set[str]]:
     """user -> GPUs, from every leasing container of the test deployment."""
-    found = docker_client.containers.list(all=True, filters={"label": [f"gpuhub.deployment={PREFIX}", "gpuhub.gpus"]})
-    return {c.labels["gpuhub.user"]: gpus_of(c) for c in found}
+    found = docker_client.containers.list(all=True, filters={"label": [f"{LABEL_DEPLOYMENT}={PREFIX}", LABEL_GPUS]})
+    return {c.labels[LABEL_USER]: gpus_of(c) for c in found}
 
 
 def assert_no_double_booking(docker_client) -> None:
@@ -117,16 +121,75 @@ def test_hub_restart_and_manual_removal_keep_the_pool_right(admin_api, docker_cl
     assert_no_double_booking(docker_client)
 
 
+def start_reading_progress(admin_api, user: str, profile: str = "gpu-1", timeout: float = 120):
+    """Start ``user``'s server and read its progress stream, as the spawn page
+    does (GET /hub/api/users/NAME/server/progress, an event stream): the POST's
+    answer and every event, up to the final ready or failed one.
+
+    The reader asks before the POST is sent: the hub answers 400 until the
+    spawn is pending, and from then on replays every event of this spawn."""
+    url = f"{admin_api.base}/users/{user}/server/progress"
+    reader = requests.Session()
+    reader.headers.update(admin_api.headers)
+    events: list[dict] = []
+
+    def read() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with reader.get(url, stream=True, timeout=timeout) as r:
+                if r.status_code == 400:  # not pending yet
+                    time.sleep(0.02)
+                    continue
+                assert r.status_code == 200, r.text
+                assert r.headers["Content-Type"].startswith("text/event-stream")
+                for line in r.iter_lines(decode_unicode=True):
+                    if line.startswith("data:"):
+                        events.append(json.loads(line[len("data:") :]))
+                        if events[-1].get("ready") or events[-1].get("failed"):
+                            return
+                raise AssertionError(f"progress stream ended without ready/failed: {events}")
+        raise AssertionError(f"the spawn of {user} never showed up as pending in {timeout}s")
+
+    with ThreadPoolExecutor(1) as pool:
+        reading = pool.submit(read)
+        answer = start(admin_api, user, profile)
+        reading.result(timeout=timeout + 10)
+    return answer, events
+
+
 def test_spawn_progress_names_the_leased_gpu(admin_api, docker_client, clean_pool):
+    [user] = new_users(admin_api, "gpu", 1)
+    answer, events = start_reading_progress(admin_api, user)
+    assert answer.status_code in (201, 202), answer.text
+    [container] = user_containers(docker_client, user)
+    [gpu] = gpus_of(container)
+    messages = [event.get("message", "") for event in events]
+    assert messages[0] == "Server requested", messages
+    assert events[-1].get("ready") is True, f"spawn did not end ready; events: {events}"
+    # Configured ids carry no model name: the message is the id alone.
+    assert [m for m in messages if m.startswith("Leased GPU")] == [f"Leased GPU {gpu}"], messages
+
+
+def test_gpu_server_gets_the_runtime_and_cuda_devices_renumbered_from_zero(admin_api, docker_client, clean_pool):
+    first, second = new_users(admin_api, "gpu", 2)
+    for user in (first, second):  # the second one's device is not the host's device 0
+        assert start(admin_api, user).status_code in (201, 202)
+        wait_running(admin_api, user)
+    [container] = user_containers(docker_client, second)
+    assert container.attrs["HostConfig"]["Runtime"] == SETTINGS["gpu_runtime"]
+    [gpu] = gpus_of(container)  # also: NVIDIA_VISIBLE_DEVICES is the leased id
+    env = container_env(container)
+    assert gpu != "0" and env["CUDA_VISIBLE_DEVICES"] == "0"
+    assert env["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility"
+
+
+def test_hubctl_gpus_lists_the_holder_and_gpus_free_stops_the_server(admin_api, docker_client, clean_pool):
     [user] = new_users(admin_api, "gpu", 1)
     assert start(admin_api, user).status_code in (201, 202)
     wait_running(admin_api, user)
     [container] = user_containers(docker_client, user)
-    assert container.attrs["HostConfig"]["Runtime"] == SETTINGS["gpu_runtime"]
-    env = container_env(container)
-    assert env["CUDA_VISIBLE_DEVICES"] == "0" and env["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility"
-    table = hubctl("gpus").stdout
     [gpu] = gpus_of(container)
+    table = hubctl("gpus").stdout
     assert any(line.split()[0] == gpu and user in line for line in table.splitlines()[1:]), table
     rows = {row["gpu"]: row for row in json.loads(hubctl("gpus", "--json").stdout)}
     assert set(rows) == INVENTORY and rows[gpu]["users"] == [user] and rows[gpu]["mode"] == "exclusive"

@@ -1,23 +1,47 @@
-"""`make up` and `make down` as a newcomer runs them (on a project of their own)."""
+"""`make up` and `make down` as a newcomer runs them (on a project of their own).
+
+Named after the test deployment's prefix and port (GPUHUB_TEST_PREFIX,
+GPUHUB_TEST_PORT: PREFIX-makeup on PORT+400) and built under GPUHUB_TAG, so
+that two checkouts can run it on one engine. The checkout's own settings.yml
+is moved aside for the test and put back after: `make up` must create it.
+"""
 
 import re
+import shutil
 import subprocess
 import uuid
 
 import pytest
 
-from ..deployment import ROOT, Deployment
+from ..deployment import PORT, PREFIX, ROOT, TAG, Deployment
 from ..hubclient import Browser
 
 pytestmark = pytest.mark.integration
 
+SETTINGS = ROOT / "settings.yml"
+
 
 @pytest.fixture
 def fresh(docker_client):
-    deployment = Deployment("gpuhub-makeup", 18400, GPUHUB_IMAGE="")  # let make up choose
+    deployment = Deployment(f"{PREFIX}-makeup", PORT + 400, GPUHUB_IMAGE="", GPUHUB_TAG=TAG)  # let make up choose
     deployment.down(docker_client)
     yield deployment
     deployment.down(docker_client)  # compose down --volumes: the hub's data volume too
+
+
+@pytest.fixture
+def no_settings_file():
+    """The checkout as cloned: no settings.yml (an existing one is kept aside, then restored)."""
+    aside = ROOT / ".build" / f"settings.yml.aside-{uuid.uuid4().hex[:8]}"
+    if SETTINGS.exists():
+        aside.parent.mkdir(exist_ok=True)
+        shutil.move(SETTINGS, aside)
+    try:
+        yield
+    finally:
+        SETTINGS.unlink(missing_ok=True)
+        if aside.exists():
+            shutil.move(aside, SETTINGS)
 
 
 def make(deployment, target: str) -> subprocess.CompletedProcess:
@@ -26,9 +50,10 @@ def make(deployment, target: str) -> subprocess.CompletedProcess:
     return r
 
 
-def test_make_up_creates_the_first_admin_and_down_keeps_data(fresh):
+def test_make_up_creates_settings_and_the_first_admin_and_down_keeps_data(fresh, no_settings_file):
     up = make(fresh, "up")
-    assert "JupyterHub is up: http://127.0.0.1:18400/" in up.stdout
+    assert f"JupyterHub is up: {fresh.base_url}/" in up.stdout
+    assert SETTINGS.read_text() == (ROOT / "settings.example.yml").read_text()
     if "no conda channel is reachable" in up.stderr.lower():  # this machine and CI
         assert "STAND-IN" in up.stderr and "gpuhub/singleuser-standin" in up.stdout
     password = re.search(r"log in as 'admin' with password (\S+)", up.stdout).group(1)
@@ -36,8 +61,7 @@ def test_make_up_creates_the_first_admin_and_down_keeps_data(fresh):
     assert "/hub/login" not in browser.login("admin", password).url
 
     make(fresh, "down")
-    assert fresh.run("docker", "volume", "inspect", "gpuhub-makeup-hub-data", check=False).returncode == 0
+    assert fresh.run("docker", "volume", "inspect", f"{fresh.prefix}-hub-data", check=False).returncode == 0
     again = make(fresh, "up")
     assert f"with password {password}" in again.stdout  # same admin, data kept
     assert "/hub/login" in Browser(fresh.base_url).login("admin", uuid.uuid4().hex).url
-    assert (ROOT / "settings.yml").exists()

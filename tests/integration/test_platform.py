@@ -5,6 +5,8 @@ from urllib.parse import quote
 
 import pytest
 
+from spawner.names import safe_slug, workspace_volume
+
 from ..deployment import (
     BASE_URL,
     PREFIX,
@@ -118,20 +120,30 @@ def test_odd_usernames_are_refused_with_the_rule_and_create_nothing(name, admin_
     assert user_containers(docker_client, name) == []
 
 
-@pytest.mark.parametrize("name", ["a.b", "a-2eb", "0-x_y", "m" * 32])
-def test_edge_valid_usernames_get_safe_unique_names(name, admin_api, docker_client, deployment):
-    assert api(admin_api, "POST", f"/users/{name}").status_code in (201, 409)
-    r = api(admin_api, "POST", f"/users/{name}/server", json={"profile": "cpu"})
-    assert r.status_code in (201, 202), r.text
-    wait_running(admin_api, name)
-    [container] = user_containers(docker_client, name)
-    volumes = [m["Name"] for m in container.attrs["Mounts"] if m["Type"] == "volume"]
-    assert container.name.startswith(f"{PREFIX}-") and len(container.name) <= len(PREFIX) + 41
-    assert volumes == [container.name.replace(PREFIX, f"{PREFIX}-home", 1)]
-    others = [c.name for c in docker_client.containers.list(filters={"label": f"gpuhub.deployment={PREFIX}"})]
-    assert others.count(container.name) == 1
-    api(admin_api, "DELETE", f"/users/{name}/server")
-    wait_stopped(admin_api, name)
+# "a.b" escapes to "a-2eb", the next name verbatim: a naive escape makes them one container.
+EDGE_NAMES = ["a.b", "a-2eb", "0-x_y", "m" * 32]
+
+
+def test_edge_valid_usernames_get_the_derived_names_and_never_collide(admin_api, docker_client, deployment):
+    seen = {}
+    for name in EDGE_NAMES:
+        assert api(admin_api, "POST", f"/users/{name}").status_code in (201, 409)
+        r = api(admin_api, "POST", f"/users/{name}/server", json={"profile": "cpu"})
+        assert r.status_code in (201, 202), r.text
+        wait_running(admin_api, name)
+        [container] = user_containers(docker_client, name)
+        volumes = [m["Name"] for m in container.attrs["Mounts"] if m["Type"] == "volume"]
+        seen[name] = (container.name, volumes)
+        api(admin_api, "DELETE", f"/users/{name}/server")
+        wait_stopped(admin_api, name)
+    derived = {name: (f"{PREFIX}-{safe_slug(name)}", [workspace_volume(PREFIX, name)]) for name in EDGE_NAMES}
+    assert seen == derived
+    # Stopped containers are removed, so Docker would let two users reuse one
+    # name in turn; volumes stay, so two users would share one workspace.
+    containers = [container for container, _ in seen.values()]
+    volumes = [volume for _, [volume] in seen.values()]
+    assert len(set(containers)) == len(set(volumes)) == len(EDGE_NAMES), seen
+    assert all(len(container) <= len(PREFIX) + 41 for container in containers), containers
 
 
 @pytest.mark.parametrize(

@@ -1,85 +1,21 @@
-"""GPU inventory: NVML, nvidia-smi and configured ids, fed through the injectable seams."""
+"""GPU inventory: NVML, nvidia-smi and configured ids.
+
+The host is reached only through the module's two documented seams: ``nvml=``
+(FakeNvml of fakenvml.py, a stand-in for pynvml) and ``run=`` (a stand-in for running
+nvidia-smi), passed in; or, for callers that pass nothing, the module
+attributes ``load_nvml`` and ``run_nvidia_smi`` that the defaults resolve.
+Nothing else of ``spawner.inventory`` is replaced: every test runs its code.
+"""
 
 import json
 import subprocess
-from types import SimpleNamespace
 
 import pytest
 
 from spawner import inventory
 from spawner.inventory import Gpu
 
-U0 = "GPU-11111111-2222-3333-4444-555555555555"
-U1 = "GPU-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
-M0 = "MIG-0a0a0a0a-1b1b-2c2c-3d3d-4e4e4e4e4e4e"
-M1 = "MIG-9f9f9f9f-8e8e-7d7d-6c6c-5b5b5b5b5b5b"
-MIB = 1024 * 1024
-
-
-class FakeNVMLError(Exception):
-    pass
-
-
-class FakeNvml:
-    """The slice of pynvml that inventory.py calls, backed by plain dicts."""
-
-    NVMLError = FakeNVMLError
-    NVML_DEVICE_MIG_ENABLE = 1
-
-    def __init__(self, devices, fail_init=False):
-        self.devices = devices
-        self.fail_init = fail_init
-        self.shutdowns = 0
-
-    def nvmlInit(self):
-        if self.fail_init:
-            raise FakeNVMLError("Driver Not Loaded")
-
-    def nvmlShutdown(self):
-        self.shutdowns += 1
-
-    def nvmlDeviceGetCount(self):
-        return len(self.devices)
-
-    def nvmlDeviceGetHandleByIndex(self, i):
-        return self.devices[i]
-
-    def nvmlDeviceGetUUID(self, h):
-        return h["uuid"]
-
-    def nvmlDeviceGetName(self, h):
-        return h["name"]
-
-    def nvmlDeviceGetMemoryInfo(self, h):
-        return SimpleNamespace(total=h["total"] * MIB, used=h.get("used", 0) * MIB)
-
-    def nvmlDeviceGetUtilizationRates(self, h):
-        if "util" not in h:
-            raise FakeNVMLError("Not Supported")
-        return SimpleNamespace(gpu=h["util"], memory=0)
-
-    def nvmlDeviceGetMigMode(self, h):
-        if "mig" not in h:
-            raise FakeNVMLError("Not Supported")
-        return [1 if h["mig"] is not None else 0, 0]
-
-    def nvmlDeviceGetMaxMigDeviceCount(self, h):
-        return len(h["mig"])
-
-    def nvmlDeviceGetMigDeviceHandleByIndex(self, h, slot):
-        if h["mig"][slot] is None:
-            raise FakeNVMLError("Not Found")
-        return h["mig"][slot]
-
-
-def two_gpus():
-    return FakeNvml(
-        [
-            {"uuid": U0, "name": "NVIDIA H200", "total": 143771, "used": 500, "util": 7},
-            # pynvml may hand back bytes on old versions; they must be decoded
-            {"uuid": U1.encode(), "name": b"NVIDIA H200", "total": 143771, "mig": None},
-        ]
-    )
+from .fakenvml import M0, M1, U0, U1, FakeNvml, FakeNVMLError, two_gpus
 
 
 def no_smi(argv):
@@ -137,15 +73,49 @@ def test_nvml_init_failure_falls_back_to_nvidia_smi():
 
     def smi(argv):
         seen.append(list(argv))
-        return f"0, {U0}, NVIDIA A100-SXM4-80GB, 81920\n1, {U1}, Tesla T4, [N/A]\n"
+        return f"0, {U0}, NVIDIA A100-SXM4-80GB, 81920, Disabled\n1, {U1}, Tesla T4, [N/A], [N/A]\n"
 
     source, gpus = inventory.discover_with_source(nvml=FakeNvml([], fail_init=True), run=smi)
     assert source == "nvidia-smi"
-    assert seen == [inventory.SMI_QUERY]
+    assert seen == [inventory.SMI_QUERY]  # no MIG GPU: the listing is not needed
     assert gpus == [
         Gpu(U0, "NVIDIA A100-SXM4-80GB", 81920, U0, "0"),
         Gpu(U1, "Tesla T4", None, U1, "1"),
     ]
+
+
+def smi_with_a_mig_gpu(argv):
+    """nvidia-smi on a host whose GPU 0 is in MIG mode with two instances, GPU 1 not."""
+    if argv == inventory.SMI_LIST:
+        return (
+            f"GPU 0: NVIDIA A100-SXM4-80GB (UUID: {U0})\n"
+            f"  MIG 3g.40gb     Device  0: (UUID: {M0})\n"
+            f"  MIG 2g.20gb     Device  1: (UUID: {M1})\n"
+            f"GPU 1: NVIDIA A100-SXM4-80GB (UUID: {U1})\n"
+        )
+    assert argv == inventory.SMI_QUERY
+    return f"0, {U0}, NVIDIA A100-SXM4-80GB, 81920, Enabled\n1, {U1}, NVIDIA A100-SXM4-80GB, 81920, Disabled\n"
+
+
+def test_nvidia_smi_replaces_a_mig_gpu_by_its_instances():
+    source, gpus = inventory.discover_with_source(nvml=None, run=smi_with_a_mig_gpu)
+    assert source == "nvidia-smi"
+    assert gpus == [
+        Gpu(M0, "NVIDIA A100-SXM4-80GB MIG 3g.40gb", None, M0, "0:0"),
+        Gpu(M1, "NVIDIA A100-SXM4-80GB MIG 2g.20gb", None, M1, "0:1"),
+        Gpu(U1, "NVIDIA A100-SXM4-80GB", 81920, U1, "1"),
+    ]
+
+
+def test_nvidia_smi_listing_before_r470_names_mig_instances_by_gpu_uuid_and_slices():
+    legacy = "MIG-GPU-11111111-2222-3333-4444-555555555555/1/0"
+    listing = f"GPU 0: A100-SXM4-40GB (UUID: {U0})\n  MIG 1g.5gb Device 0: (UUID: {legacy})\n"
+    assert inventory.parse_smi_list(listing) == [Gpu(legacy, "A100-SXM4-40GB MIG 1g.5gb", None, legacy, "0:0")]
+
+
+def test_an_unknown_nvidia_smi_listing_line_is_refused_not_guessed():
+    with pytest.raises(ValueError, match="Unexpected nvidia-smi -L line"):
+        inventory.parse_smi_list(f"GPU 0: A100 (UUID: {U0})\n  MIG ??? (no uuid)\n")
 
 
 @pytest.mark.parametrize(
@@ -166,6 +136,8 @@ def test_failing_nvidia_smi_falls_back_to_configured_ids(failure):
 
 
 def test_unparseable_nvidia_smi_output_falls_back_to_configuration():
+    four_columns = f"0, {U0}, Tesla K80, 11441\n"  # not the five SMI_QUERY asks for
+    assert inventory.discover(["3"], nvml=None, run=lambda argv: four_columns) == [Gpu("3", index="3")]
     gpus = inventory.discover(["3"], nvml=None, run=lambda argv: "garbage line\n")
     assert gpus == [Gpu("3", index="3")]
 
@@ -230,23 +202,29 @@ def test_usage_is_empty_without_nvml():
     assert inventory.usage(nvml=FakeNvml([], fail_init=True)) == {}
 
 
-def test_main_prints_the_inventory_as_json(monkeypatch, capsys):
-    calls = []
-
-    def fake_discover(configured):
-        calls.append(configured)
-        return "nvml", [Gpu(U0, "H200", 143771, U0, "0")]
-
-    monkeypatch.setattr(inventory, "discover_with_source", fake_discover)
-    monkeypatch.setattr(inventory, "usage", lambda: {U0: {"utilization_percent": 3}})
-    assert inventory.main(["0"]) == 0
+def test_main_prints_the_inventory_and_usage_as_json(capsys):
+    assert inventory.main(["0"], nvml=two_gpus(), run=None) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert calls == [["0"]]
     assert printed["source"] == "nvml"
-    assert printed["gpus"][0] == {"id": U0, "name": "H200", "memory_mib": 143771, "uuid": U0, "index": "0"}
-    assert printed["usage"][U0]["utilization_percent"] == 3
+    assert printed["gpus"] == [{"id": U0, "name": "NVIDIA H200", "memory_mib": 143771, "uuid": U0, "index": "0"}]
+    assert printed["usage"][U0] == {"utilization_percent": 7, "memory_used_mib": 500, "memory_total_mib": 143771}
+
+
+def test_callers_that_pass_no_seam_reach_the_host_through_the_documented_names(monkeypatch):
+    """What the spawner and hubctl call: discover(ids) and usage(), nothing injected."""
+    nvml = two_gpus()
+    monkeypatch.setattr(inventory, "load_nvml", lambda: nvml)
+    assert [g.id for g in inventory.discover(["1"])] == [U1]
+    assert set(inventory.usage()) == {U0, U1}
+
+    monkeypatch.setattr(inventory, "load_nvml", lambda: None)
+    monkeypatch.setattr(inventory, "run_nvidia_smi", smi_with_a_mig_gpu)
+    assert inventory.discover_with_source()[0] == "nvidia-smi"
+
+    monkeypatch.setattr(inventory, "run_nvidia_smi", no_smi)
+    assert inventory.discover_with_source(["0", "1"]) == ("config", [Gpu("0", index="0"), Gpu("1", index="1")])
 
 
 def test_main_reports_bad_ids_without_a_traceback(capsys):
-    assert inventory.main(["not-a-gpu"]) == 2
+    assert inventory.main(["not-a-gpu"], nvml=None, run=None) == 2
     assert "error: Invalid GPU id 'not-a-gpu'" in capsys.readouterr().err
