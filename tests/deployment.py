@@ -50,6 +50,8 @@ class Deployment:
             "GPUHUB_NETWORK": prefix,
             "HUB_PORT": str(port),
             "HUB_SETTINGS_FILE": str(SETTINGS_FILE),
+            # The configured GPUs are the inventory, also on a host with the NVIDIA runtime.
+            "COMPOSE_FILE": "docker-compose.yml",
             "HUB_IMAGE": HUB_IMAGE,
             "GPUHUB_IMAGE": STANDIN_IMAGE,
             **settings,

@@ -23,7 +23,8 @@ SETTINGS = ROOT / "settings.yml"
 
 @pytest.fixture
 def fresh(docker_client):
-    deployment = Deployment(f"{PREFIX}-makeup", PORT + 400, GPUHUB_IMAGE="", GPUHUB_TAG=TAG)  # let make up choose
+    # let make up choose the image and the compose files
+    deployment = Deployment(f"{PREFIX}-makeup", PORT + 400, GPUHUB_IMAGE="", GPUHUB_TAG=TAG, COMPOSE_FILE="")
     deployment.down(docker_client)
     yield deployment
     deployment.down(docker_client)  # compose down --volumes: the hub's data volume too
