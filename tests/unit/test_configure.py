@@ -217,20 +217,15 @@ def hub_dir(tmp_path, monkeypatch, data_dir):
     shutil.copy(ROOT / "jupyterhub_config.py", tmp_path)
     site = tmp_path / "jupyterhub_config.d"
     site.mkdir()
-    (site / "20-b.py").write_text(
-        "c.Site.b_file = __file__\nc.Site.b_sees_a = 'mine' in dir()\nc.GPUDockerSpawner.pids_limit = 4096\n"
-    )
-    (site / "10-a.py").write_text(
-        "mine = 1\nc.GPUDockerSpawner.pids_limit = 16384\nc.JupyterHub.services.append({'name': 'site'})\n"
-    )
+    (site / "20-b.py").write_text("c.Site.file = __file__\nc.Site.sees_a = 'mine' in dir()\nc.Site.last = 'b'\n")
+    (site / "10-a.py").write_text("mine = 1\nc.Site.last = 'a'\nc.JupyterHub.services.append({'name': 'site'})\n")
     return tmp_path
 
 
 def test_jupyterhub_config_applies_the_settings_then_the_site_files(hub_dir, defaults):
     c = PyFileConfigLoader("jupyterhub_config.py", str(hub_dir)).load_config()
     # The site's files, in name order, each merged over what came before.
-    assert c.pop("Site") == {"b_file": str(hub_dir / "jupyterhub_config.d/20-b.py"), "b_sees_a": False}
-    assert c.GPUDockerSpawner.pop("pids_limit") == 4096
+    assert c.pop("Site") == {"file": str(hub_dir / "jupyterhub_config.d/20-b.py"), "sees_a": False, "last": "b"}
     assert c.JupyterHub.services.pop() == {"name": "site"}
     # The rest is exactly what apply() makes of the settings.
     assert flat(c) == flat(configured(defaults))
