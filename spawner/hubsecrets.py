@@ -3,6 +3,17 @@
 import os
 import secrets
 
+# The files under <data_dir>/secrets/; secret_path() is the one rule for where they live.
+COOKIE_SECRET = "cookie_secret"  # written by JupyterHub itself
+PROXY_TOKEN = "proxy_token"
+HUBCTL_TOKEN = "hubctl_token"
+INITIAL_ADMIN_PASSWORD = "initial_admin_password"  # written by PlatformAuthenticator
+
+
+def secret_path(data_dir: str, name: str) -> str:
+    """Where the secret ``name`` of the hub whose data directory is ``data_dir`` is kept."""
+    return os.path.join(data_dir, "secrets", name)
+
 
 def ensure_secret(path: str, nbytes: int = 32) -> str:
     """Return the hex secret stored at ``path``, creating it (mode 600) if absent."""

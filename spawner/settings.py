@@ -1,14 +1,19 @@
 """The platform's one settings schema.
 
-Every setting has a default, a parser and a help text. Values come from an
-optional YAML settings file and from ``GPUHUB_<NAME>`` environment variables
-(which win). ``jupyterhub_config.py`` maps them onto traitlets config.
+Every setting has a default, a parser, a help text and an example. Values come
+from an optional YAML settings file and from ``GPUHUB_<NAME>`` environment
+variables (which win). ``spawner.configure.apply`` maps them onto traitlets
+config. A new setting: its key here, its line in ``apply``, and its
+``GPUHUB_<KEY>`` line in docker-compose.yml (the unit tests say what is
+missing). Scripts and hubctl import this module: it must not import
+JupyterHub or DockerSpawner.
 """
 
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib.metadata import version
 from typing import Any
 
 import yaml
@@ -103,37 +108,91 @@ def _profiles(value: Any) -> list[dict]:
 
 @dataclass(frozen=True)
 class Setting:
+    """One key of the schema: the platform's default, its parser, what it does
+    and an example value (as written in settings.yml or a variable)."""
+
     default: Any
     parse: Callable[[Any], Any]
     help: str
+    example: Any
+    # Set only by its GPUHUB_<KEY> variable: docker-compose.yml names its own
+    # objects with it, so a value in the settings file would be overruled.
+    variable_only: bool = False
 
+
+# The single-user image built beside this package (scripts/build-images tags it with this version).
+DEFAULT_IMAGE = f"gpuhub/singleuser:{version('gpuhub')}"
 
 SCHEMA: dict[str, Setting] = {
-    "prefix": Setting("gpuhub", _name, "Prefix of every container and volume this hub creates, e.g. `labhub`."),
-    "network": Setting("gpuhub", _name, "Docker network shared by the hub and user containers."),
-    "hub_connect_host": Setting("hub", _str, "Name under which user containers reach the hub on that network."),
-    "data_dir": Setting("/srv/jupyterhub/data", _str, "Where the hub keeps its database and secrets (a volume)."),
-    "admin_users": Setting(["admin"], _list, "Admin usernames, e.g. `alice,bob`; the hub creates the first at start."),
-    "image": Setting("gpuhub/singleuser:0.1.0", _str, "Default single-user image."),
-    "allowed_images": Setting([], _list, "Images users may choose (the default image is always allowed)."),
-    "pull_policy": Setting("ifnotpresent", _choice("ifnotpresent", "always", "never", "skip"), "When to pull images."),
-    "mem_limit": Setting("8G", parse_size, "Default memory limit of a user container, e.g. `16G`."),
-    "cpu_limit": Setting(2.0, _float, "Default CPU limit of a user container, e.g. `4`."),
-    "shm_size": Setting("2G", parse_size, "Default /dev/shm size (Docker's 64M breaks PyTorch DataLoader workers)."),
-    "shared_data": Setting("", _str, "Host path or volume mounted read-only at /data in every user container."),
+    "prefix": Setting(
+        "gpuhub",
+        _name,
+        "Prefix of every container, volume and network of this deployment, and its label gpuhub.deployment.",
+        "labhub",
+        variable_only=True,
+    ),
+    "network": Setting(
+        "gpuhub",
+        _name,
+        "Docker network of the hub (and of user containers where isolate_servers is off).",
+        "labnet",
+        variable_only=True,
+    ),
+    "hub_connect_host": Setting(
+        "hub", _str, "Name under which user containers reach the hub (its alias on their networks).", "jupyterhub"
+    ),
+    "data_dir": Setting(
+        "/srv/jupyterhub/data", _str, "Where the hub keeps its database and secrets (a volume).", "/srv/hubdata"
+    ),
+    "admin_users": Setting(["admin"], _list, "Admin usernames; the hub creates the first at start.", "alice,bob"),
+    "image": Setting(DEFAULT_IMAGE, _str, "Single-user image of every server whose profile names none.", "lab/gpu:1"),
+    "allowed_images": Setting(
+        [], _list, "Images profiles and REST requests may choose besides `image`.", "lab/gpu:1,lab/tf:2"
+    ),
+    "pull_policy": Setting(
+        "ifnotpresent", _choice("ifnotpresent", "always", "never", "skip"), "When to pull images.", "always"
+    ),
+    "mem_limit": Setting("8G", parse_size, "Memory limit of a server whose profile sets none.", "16G"),
+    "cpu_limit": Setting(2.0, _float, "CPU limit of a server whose profile sets none.", 4),
+    "shm_size": Setting(
+        "2G",
+        parse_size,
+        "/dev/shm of a server whose profile sets none (Docker's 64M breaks PyTorch DataLoader workers).",
+        "8G",
+    ),
+    "shared_data": Setting(
+        "", _str, "Host path or volume mounted read-only at /data in every user container (empty: none).", "/srv/data"
+    ),
     "gpus": Setting(
-        [], _list, "GPU ids (indices, GPU-/MIG- UUIDs): the inventory without NVML/nvidia-smi, else a filter of theirs."
+        [],
+        _list,
+        "GPU ids (indices, GPU-/MIG- UUIDs): the inventory without NVML/nvidia-smi, else a filter of theirs.",
+        "0,1",
     ),
-    "gpu_mode": Setting("device-requests", _choice(*GPU_MODES), "How GPUs reach containers."),
-    "gpu_runtime": Setting("nvidia", _name, "Docker runtime that passes GPUs through in gpu_mode runtime."),
-    "gpu_quota": Setting(None, _optional_int, "Most GPUs one user may hold (empty: no limit), e.g. `2`."),
-    "gpu_group_quotas": Setting({}, _quotas, "Per-group GPU maximum, e.g. `students=1,staff=4`."),
-    "profiles": Setting([], _profiles, "Profiles in KubeSpawner's profile_list shape (empty: the built-in set)."),
+    "gpu_mode": Setting("device-requests", _choice(*GPU_MODES), "How leased GPUs reach containers.", "runtime"),
+    "gpu_runtime": Setting(
+        "nvidia", _name, "Docker runtime that passes GPUs through where gpu_mode is runtime.", "nvidia-cdi"
+    ),
+    "gpu_quota": Setting(
+        None, _optional_int, "Most GPUs one user may hold (empty: no limit); admins may exceed it.", 2
+    ),
+    "gpu_group_quotas": Setting(
+        {},
+        _quotas,
+        "Per-group GPU maximum: a user's limit is the most generous of gpu_quota and their groups'.",
+        "students=1,staff=4",
+    ),
+    "profiles": Setting(
+        [],
+        _profiles,
+        "Profiles in KubeSpawner's profile_list shape (empty: the built-in set).",
+        [{"display_name": "1 GPU", "slug": "gpu-1", "spawner_override": {"gpus": 1}}],
+    ),
     "isolate_servers": Setting(
-        True, _bool, "Each server on a network of its own: user containers cannot reach each other."
+        True, _bool, "Each server on a network of its own: user containers cannot reach each other.", "false"
     ),
-    "idle_timeout": Setting(3600, _int, "Seconds of inactivity before a server is culled (0: never)."),
-    "log_level": Setting("INFO", _choice("debug", "info", "warning", "error"), "Hub log level."),
+    "idle_timeout": Setting(3600, _int, "Seconds of inactivity before a server is culled (0: never).", 7200),
+    "log_level": Setting("info", _choice("debug", "info", "warning", "error"), "Hub log level.", "debug"),
 }
 
 
@@ -146,8 +205,15 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     path = environ.get(SETTINGS_FILE_ENV, "")
     if path:
         raw.update((k, (v, path)) for k, v in _read_file(path).items())
+        overruled = sorted(k for k in raw if k in SCHEMA and SCHEMA[k].variable_only)
+        if overruled:
+            variables = ", ".join(ENV_PREFIX + k.upper() for k in overruled)
+            raise SettingsError(
+                f"{path}: {', '.join(overruled)} can only be set as a variable ({variables}): "
+                "docker-compose.yml names its own objects with these"
+            )
     for key, value in environ.items():
-        # An empty variable means "unset": compose passes every key through.
+        # An empty variable means "unset": docker-compose.yml passes every key, set or not.
         if key.startswith(ENV_PREFIX) and key != SETTINGS_FILE_ENV and value != "":
             raw[key[len(ENV_PREFIX) :].lower()] = (value, key)
     unknown = sorted(set(raw) - set(SCHEMA))
