@@ -2,11 +2,11 @@
 
 import argparse
 import json
-import os
 import re
 import sys
 import urllib.parse
 
+from ..hubsecrets import INITIAL_ADMIN_PASSWORD, secret_path
 from . import envs, gpus, workspaces
 from .api import ApiError, HubApi
 from .output import table
@@ -129,7 +129,7 @@ def cmd_servers_stop(api: HubApi, args) -> str:
 def cmd_first_admin(api: HubApi, args) -> str:
     """How to log in as the first admin, which the hub creates at its first start."""
     name = api.settings["admin_users"][0]
-    path = os.path.join(api.settings["data_dir"], "secrets", "initial_admin_password")
+    path = secret_path(api.settings["data_dir"], INITIAL_ADMIN_PASSWORD)
     try:
         with open(path, encoding="utf-8") as f:
             password = f.read().strip()

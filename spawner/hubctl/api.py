@@ -5,6 +5,7 @@ import os
 import urllib.error
 import urllib.request
 
+from ..hubsecrets import HUBCTL_TOKEN, secret_path
 from ..settings import load_settings
 
 
@@ -22,7 +23,7 @@ class HubApi:
         self.settings = settings
         self.url = (url or os.environ.get("HUBCTL_API_URL", "http://127.0.0.1:8081/hub/api")).rstrip("/")
         if token is None:
-            with open(os.path.join(settings["data_dir"], "secrets", "hubctl_token"), encoding="ascii") as f:
+            with open(secret_path(settings["data_dir"], HUBCTL_TOKEN), encoding="ascii") as f:
                 token = f.read().strip()
         self.token = token
 

@@ -4,14 +4,14 @@ with a 15-second idle timeout."""
 
 import pytest
 
-from ..deployment import Deployment, api, wait_running, wait_stopped
+from ..deployment import PORT, PREFIX, Deployment, api, wait_running, wait_stopped
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def culling(docker_client):
-    deployment = Deployment("gpuhub-cull", 18300, GPUHUB_IDLE_TIMEOUT="15")
+    deployment = Deployment(f"{PREFIX}-cull", PORT + 300, GPUHUB_IDLE_TIMEOUT="15")
     deployment.down(docker_client)
     try:
         deployment.up()
