@@ -466,12 +466,17 @@ class GPUDockerSpawner(DockerSpawner):
     user_options = Any(help="The spawn request's choices, checked by the profile chain.")
 
     _configured = Dict(help="Configured values of the settings this spawn overrides, put back before the next.")
-    _reset_for_spawn = Bool(False, help="The configured values are back for the spawn under way.")
 
     def _restore_configured(self):
         for key, value in self._configured.items():
             setattr(self, key, profiles.merge({}, value) if isinstance(value, Mapping) else value)
         self._configured = {}
+
+    def clear_state(self):
+        """JupyterHub's first step of every spawn, before any hook (and the last of every
+        stop): the settings overridden for the last spawn get their configured values back."""
+        super().clear_state()
+        self._restore_configured()
 
     def _override(self, key, value):
         """Set ``key`` for this spawn: a dict merges onto the current value (None removes a key)."""
@@ -491,21 +496,13 @@ class GPUDockerSpawner(DockerSpawner):
                 value = value(self)
             self._override(key, value)
 
-    async def apply_group_overrides(self):
-        """JupyterHub's first step of a spawn: back to the configured values, then the groups' overrides."""
-        self._restore_configured()
-        self._reset_for_spawn = True
-        await super().apply_group_overrides()
-
     async def _apply_profile(self, user_options):
         """Check the choice (a user's mistake: 400), then apply the chosen profile's overrides.
 
         The site's mistakes (a broken callable profile_list, gpu_ids naming no GPU) are a
-        logged 500. Nothing is applied unless every check passes.
+        logged 500. Nothing is applied unless every check passes. The settings start from
+        their configured values (clear_state), plus what hooks and group_overrides set.
         """
-        if not self._reset_for_spawn:  # called on its own, not after apply_group_overrides
-            self._restore_configured()
-        self._reset_for_spawn = False
         configured = await self._profiles()
         try:
             devices = await self.gpu_inventory()

@@ -66,6 +66,25 @@ async def test_profile_overrides_reach_the_container_under_the_platform_and_end_
     check_platform_settings(info)
 
 
+async def test_what_a_hook_sets_is_this_spawns_value_not_the_last_ones(hub, spawner_config, make_user):
+    """JupyterHub runs auth_state_hook before the profile: its value must not be replaced
+    by the last spawn's when the profile's values are put back."""
+    spawn_numbers = iter(range(1, 100))
+
+    def number_the_spawn(spawner, auth_state):  # in place, as JupyterHub's docs do
+        spawner.environment["SPAWN_NUMBER"] = str(next(spawn_numbers))
+
+    configure(spawner_config)
+    spawner_config.auth_state_hook = number_the_spawn
+    user = make_user()
+    assert env_of(await spawn_ok(hub, user, {"profile": "team"}))["SPAWN_NUMBER"] == "1"
+    spawner = user.spawner
+    await stop(hub, user)
+    user.spawners[""] = spawner  # reuse the object, as test_profiles.py explains
+    env = env_of(await spawn_ok(hub, user, {"profile": "team"}))
+    assert user.spawner is spawner and env["SPAWN_NUMBER"] == "2" and env["TEAM"] == "vision"
+
+
 def _spawn_page(hub, name: str) -> str:
     """The spawn page as the user sees it, straight from the hub (no proxy here)."""
     session = requests.Session()

@@ -85,10 +85,12 @@ def make(admin=False, groups=(), **traits) -> GPUDockerSpawner:
     return GPUDockerSpawner(user=user, config=config(**traits))
 
 
-async def apply(spawner, options):
-    """What JupyterHub does with a spawn request's options (5.5: user.spawn)."""
+async def apply(spawner, options, auth_state=None):
+    """What JupyterHub 5.5's user.spawn does before start(), in its order."""
+    spawner.clear_state()
+    await spawner.run_auth_state_hook(auth_state)
     await spawner.apply_group_overrides()
-    await maybe_future(spawner.apply_user_options(spawner, options))  # may be async, JupyterHub 5.5 awaits it
+    await maybe_future(spawner.apply_user_options(spawner, options))  # may be async, JupyterHub awaits it
 
 
 async def refused(spawner, options, status=400) -> str:
@@ -131,11 +133,21 @@ async def test_next_spawn_starts_from_the_configured_values():
     assert "lab.project" not in (await spawner.extra_create_kwargs(spawner))["labels"]
 
 
-async def test_apply_user_options_on_its_own_also_starts_from_the_configured_values():
+async def test_a_stop_brings_the_configured_values_back():
     spawner = make()
-    await maybe_future(spawner.apply_user_options(spawner, {"profile": "rich"}))
-    await maybe_future(spawner.apply_user_options(spawner, {"profile": "small"}))
+    await apply(spawner, {"profile": "rich"})
+    spawner.clear_state()  # the last step of DockerSpawner.stop and of JupyterHub's user.stop
     assert spawner.environment == SITE_ENV and not spawner.mem_limit
+
+
+async def test_what_a_hook_sets_before_the_profile_is_this_spawns_value_not_the_last_ones():
+    def from_auth_state(spawner, auth_state):  # as JupyterHub's docs do: in place
+        spawner.environment["UPSTREAM_TOKEN"] = auth_state["token"]
+
+    spawner = make(auth_state_hook=from_auth_state)
+    await apply(spawner, {"profile": "rich"}, auth_state={"token": "first"})
+    await apply(spawner, {"profile": "rich"}, auth_state={"token": "second"})
+    assert spawner.environment == {"SITE": "1", "LAB": "rich", "UPSTREAM_TOKEN": "second"}
 
 
 async def test_group_overrides_apply_each_spawn_and_end_with_the_membership():
