@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from docker.types import DeviceRequest
 
 from .labels import LABEL_GPU_MODE, LABEL_GPUS, LABEL_LEASED_AT, LABEL_USER
+from .messages import shown
 from .settings import GPU_MODES
 
 log = logging.getLogger(__name__)
@@ -143,10 +144,16 @@ def leases_from_containers(
     return leases
 
 
-def _check_count(count: object, what: str = "GPU count") -> int:
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise ValueError(f"{what} must be a non-negative integer, got {count!r}")
-    return count
+def is_count(value: object) -> bool:
+    """The one rule for a GPU count: a non-negative int (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def check_count(value: object, what: str = "GPU count") -> int:
+    """``value`` if ``is_count``, else ValueError naming ``what``."""
+    if not is_count(value):
+        raise ValueError(f"{what} must be a non-negative integer, got {shown(value)}")
+    return value  # type: ignore[return-value]
 
 
 def allocate(
@@ -158,7 +165,7 @@ def allocate(
     take devices held only by shared leases, least-loaded first, never a
     device someone holds exclusively.
     """
-    _check_count(count)
+    check_count(count)
     if count == 0:
         return ()
     leases = list(leases)
@@ -191,29 +198,24 @@ def check_quota(
     group_limits: Mapping[str, int | None],
     groups: Iterable[str],
     is_admin: bool,
-    already_held: int = 0,
-) -> int | None:
-    """Raise QuotaExceeded when ``already_held + requested`` is above the user's limit.
+) -> None:
+    """Raise QuotaExceeded when ``requested`` GPUs are above the user's limit.
 
     The limit is the most generous of ``user_limit`` (applies to everyone) and
-    the limits of the user's groups; None means unlimited. Admins may exceed
-    it. Returns the limit that applied.
+    the limits of the user's groups; None means unlimited. Admins may exceed it.
     """
-    _check_count(requested, "requested GPU count")
-    _check_count(already_held, "already held GPU count")
+    check_count(requested, "requested GPU count")
     mine = [g for g in groups if g in group_limits]
     limits = [user_limit] + [group_limits[g] for g in mine]
     limit = None if None in limits else max(limits)  # type: ignore[type-var]
-    total = already_held + requested
-    if limit is None or total <= limit or is_admin:
-        return limit
+    if limit is None or requested <= limit or is_admin:
+        return
     source = "per-user limit"
     if limit != user_limit:
         source = "limit of group " + ", ".join(repr(g) for g in mine if group_limits[g] == limit)
-    held = f" and already hold {already_held}" if already_held else ""
     raise QuotaExceeded(
-        f"You asked for {requested} GPU{'s' if requested != 1 else ''}{held}, "
-        f"but your {source} is {limit} GPU{'s' if limit != 1 else ''} in total."
+        f"You asked for {requested} GPU{'s' if requested != 1 else ''}, "
+        f"but your {source} is {limit} GPU{'s' if limit != 1 else ''}."
     )
 
 

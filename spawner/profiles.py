@@ -2,18 +2,21 @@
 
 Form: ``options_from_form`` -> ``validate_options`` -> ``resolve_overrides``; REST
 ``user_options`` skip the first step. Functions work on deep copies, never mutating the
-configured profiles. ``kubespawner_override`` is an alias of ``spawner_override``; override
-keys not checked here pass through, as in KubeSpawner.
+configured profiles. ``kubespawner_override`` is an alias of ``spawner_override``. Each
+override key names a setting of the spawner, as in KubeSpawner: the values this module
+knows (gpus, sizes, image...) are checked here, every key by the ``check`` the spawner
+hands to ``normalize_profiles``. ``merge`` is the one deep-merge of the package.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from .leases import check_count, is_count
 from .messages import shown
 from .sizes import parse_size
 
@@ -50,10 +53,6 @@ DEFAULT_PROFILES: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
 def _is_size(value: object) -> bool:
     try:
         parse_size(value)
@@ -68,7 +67,7 @@ def _is_cpus(value: object) -> bool:
 
 
 _CHECKS = {
-    "gpus": (lambda v: _is_count(v) or v == "all", 'a non-negative integer or "all"'),
+    "gpus": (lambda v: is_count(v) or v == "all", 'a non-negative integer or "all"'),
     "gpu_shared": (lambda v: isinstance(v, bool), "true or false"),
     "mem_limit": (lambda v: v is None or _is_size(v), 'a size such as "8G", or None (no limit)'),
     "shm_size": (_is_size, 'a size such as "2G"'),
@@ -77,22 +76,39 @@ _CHECKS = {
 }
 
 
-def _override(item: Mapping[str, Any], where: str) -> dict[str, Any]:
+# Override keys whose values are checked here; the spawner checks the others against its traits.
+CHECKED_KEYS = frozenset(_CHECKS)
+
+# check(key, value) -> None, or a sentence saying why a profile may not set ``key`` to ``value``.
+OverrideCheck = Callable[[str, Any], "str | None"]
+
+
+def _override(item: Mapping[str, Any], where: str, check: OverrideCheck | None) -> dict[str, Any]:
     own, alias = item.get("spawner_override"), item.get("kubespawner_override")
     if own is not None and alias is not None:
         raise ProfileError(f"{where}: give spawner_override or kubespawner_override, not both")
     override = own if own is not None else (alias or {})
     if not isinstance(override, Mapping):
         raise ProfileError(f"{where}: spawner_override must be a mapping")
-    override, limits = dict(override), override.get("extra_resource_limits")
-    gpu_limit = limits.get("nvidia.com/gpu") if isinstance(limits, Mapping) else None
-    if "gpus" not in override and gpu_limit is not None:  # a KubeSpawner GPU profile
+    override = dict(override)
+    limits = override.get("extra_resource_limits")
+    if isinstance(limits, Mapping) and "nvidia.com/gpu" in limits:  # a KubeSpawner GPU profile
+        gpu_limit = limits["nvidia.com/gpu"]
         if not str(gpu_limit).isdigit():
             raise ProfileError(f"{where}: nvidia.com/gpu={gpu_limit!r} is not a GPU count")
-        override["gpus"] = int(gpu_limit)
+        override.setdefault("gpus", int(gpu_limit))
+        rest = {key: value for key, value in limits.items() if key != "nvidia.com/gpu"}
+        if rest:
+            override["extra_resource_limits"] = rest
+        else:
+            del override["extra_resource_limits"]
     for key, (ok, expected) in _CHECKS.items():
         if key in override and not ok(override[key]):
             raise ProfileError(f"{where}: {key}={override[key]!r} must be {expected}")
+    for key, value in override.items():
+        problem = check(key, value) if check else None
+        if problem:
+            raise ProfileError(f"{where}: {problem}")
     return override
 
 
@@ -102,7 +118,7 @@ def _slug(value: object, where: str) -> str:
     return value
 
 
-def _normalize_profile(raw: Any) -> dict[str, Any]:
+def _normalize_profile(raw: Any, check: OverrideCheck | None = None) -> dict[str, Any]:
     if not isinstance(raw, Mapping) or not isinstance(raw.get("display_name"), str):
         raise ProfileError(f"Profile configuration: {raw!r} needs a display_name")
     raw = copy.deepcopy(dict(raw))
@@ -122,7 +138,7 @@ def _normalize_profile(raw: Any) -> dict[str, Any]:
             choices[key] = {
                 "display_name": str(choice.get("display_name", key)),
                 "default": bool(choice.get("default", False)),
-                "spawner_override": _override(choice, f"{where} option {name!r} choice {key!r}"),
+                "spawner_override": _override(choice, f"{where} option {name!r} choice {key!r}", check),
             }
         if not choices or sum(c["default"] for c in choices.values()) > 1:
             raise ProfileError(f"{where}: option {name!r} needs choices, at most one default")
@@ -132,18 +148,24 @@ def _normalize_profile(raw: Any) -> dict[str, Any]:
         description=str(raw.get("description", "")),
         default=bool(raw.get("default", False)),
         admin_only=bool(raw.get("admin_only", False)),
-        spawner_override=_override(raw, where),
+        spawner_override=_override(raw, where, check),
         profile_options=options,
     )
     raw.pop("kubespawner_override", None)
     return raw
 
 
-def normalize_profiles(profiles: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Checked deep copies with every key filled in; ProfileError on bad configuration."""
+def normalize_profiles(
+    profiles: Sequence[Mapping[str, Any]], check: OverrideCheck | None = None
+) -> list[dict[str, Any]]:
+    """Checked deep copies with every key filled in; ProfileError on bad configuration.
+
+    ``check(key, value)`` is asked about every override key, of profiles and of choices;
+    a sentence it returns is the error, prefixed with the profile (and choice) it is in.
+    """
     if isinstance(profiles, (str, bytes)) or not isinstance(profiles, Sequence) or not profiles:
         raise ProfileError("Profile configuration: profile_list must be a non-empty list")
-    result = [_normalize_profile(p) for p in profiles]
+    result = [_normalize_profile(p, check) for p in profiles]
     slugs = [p["slug"] for p in result]
     if len(set(slugs)) != len(slugs):
         raise ProfileError(f"Profile configuration: duplicate slugs in {slugs}")
@@ -188,12 +210,23 @@ def _default_choice(option: Mapping[str, Any]) -> str:
     return next((k for k, c in choices.items() if c["default"]), next(iter(choices)))
 
 
-def _merge(target: dict[str, Any], override: Mapping[str, Any]) -> None:
+def merge(base: Mapping[str, Any], override: Mapping[str, Any], *, drop_none: bool = False) -> dict[str, Any]:
+    """A deep copy of ``base`` with ``override`` merged in: mappings key by key, all else replaced.
+
+    With ``drop_none``, a None in ``override`` removes its key, as JupyterHub and KubeSpawner
+    do when they apply an override onto a setting; without, None is a value, so that the
+    layers of one profile combine before they are applied (and their None still removes).
+    """
+    result = copy.deepcopy(dict(base))
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
-            _merge(target[key], value)
+        if value is None and drop_none:
+            result.pop(key, None)
+        elif isinstance(value, Mapping):
+            inner = result.get(key)
+            result[key] = merge(inner if isinstance(inner, Mapping) else {}, value, drop_none=drop_none)
         else:
-            target[key] = copy.deepcopy(value)
+            result[key] = copy.deepcopy(value)
+    return result
 
 
 def validate_options(
@@ -237,8 +270,10 @@ def validate_options(
             )
     if "gpus" in user_options:
         wanted = user_options["gpus"]
-        if not _is_count(wanted):
-            raise ProfileError(f"gpus must be a non-negative integer, got {shown(wanted)}")
+        try:
+            check_count(wanted, "gpus")
+        except ValueError as e:
+            raise ProfileError(str(e)) from None
         cap = resolve_overrides(profile, {k: v for k, v in user_options.items() if k != "gpus"})
         if cap["gpus"] != "all" and wanted > cap["gpus"]:
             raise ProfileError(f"gpus={wanted} is above the {cap['gpus']} of {profile['slug']!r}")
@@ -251,11 +286,10 @@ def resolve_overrides(profile: Mapping[str, Any], options: Mapping[str, Any]) ->
     ``options`` must have passed ``validate_options``; "all" GPUs: ``resolve_gpu_count``.
     """
     profile = _normalize_profile(profile)
-    settings: dict[str, Any] = {"gpus": 0, "gpu_shared": False}
-    _merge(settings, profile["spawner_override"])
+    settings = merge({"gpus": 0, "gpu_shared": False}, profile["spawner_override"])
     for name, option in profile["profile_options"].items():
         choice = options.get(name) or _default_choice(option)
-        _merge(settings, option["choices"][choice]["spawner_override"])
+        settings = merge(settings, option["choices"][choice]["spawner_override"])
     if "gpus" in options:
         settings["gpus"] = options["gpus"]
     return settings
@@ -267,8 +301,8 @@ def resolve_gpu_count(value: int | str, inventory_size: int) -> int:
         if inventory_size == 0:
             raise ProfileError("This profile asks for all GPUs, but this server has none")
         return inventory_size
-    if not _is_count(value):
-        raise ProfileError(f'gpus must be a non-negative integer or "all", got {value!r}')
+    if not is_count(value):
+        raise ProfileError(f'gpus must be a non-negative integer or "all", got {shown(value)}')
     if value > inventory_size:  # type: ignore[operator]
         raise ProfileError(f"This asks for {value} GPUs, but this server has {inventory_size}")
     return int(value)

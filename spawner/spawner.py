@@ -16,10 +16,10 @@ from urllib.parse import urlparse
 
 import docker
 from dockerspawner import DockerSpawner
-from dockerspawner.dockerspawner import _deep_merge
 from jupyterhub.traitlets import Callable
+from jupyterhub.utils import maybe_future
 from tornado import web
-from traitlets import Any, Bool, CaselessStrEnum, Dict, Int, List, Unicode, Union, default, validate
+from traitlets import Any, Bool, CaselessStrEnum, Dict, Int, List, TraitError, Unicode, Union, default, validate
 
 from . import inventory, leases, networks, profiles, workspaces
 from .labels import LABEL_ACCOUNT, LABEL_DEPLOYMENT, LABEL_USER
@@ -28,9 +28,72 @@ from .names import WORKSPACE_VOLUME, safe_slug
 from .settings import GPU_MODES
 from .sizes import parse_size
 
-# What a profile may set; each is reset to its configured value before the
-# next spawn applies a profile, so one spawn's choices never leak into the next.
-PROFILE_KEYS = ("image", "gpus", "gpu_shared", "mem_limit", "cpu_limit", "shm_size")
+# A profile may set any setting of the spawner but these. Users pick profiles, admins
+# write them: the point is not to distrust the admin but that a profile never silently
+# undoes what the platform promises every container. The site sets these for all.
+_HUB = "it decides what servers may do in the hub; set it for the whole site"
+_LEASES = "it decides how GPUs are found, counted and leased; set it for the whole site"
+_APART = "it keeps user containers apart from the host, the hub and each other; set it for the whole site"
+_NAMES = "leases and workspaces are found by the names it makes; set it for the whole site"
+NOT_IN_PROFILES: dict[str, str] = {
+    **dict.fromkeys(
+        ("oauth_client_allowed_scopes", "oauth_roles", "server_token_scopes", "profile_list", "group_overrides",
+         "options_form", "options_from_form", "apply_user_options", "pre_spawn_hook", "post_stop_hook",
+         "auth_state_hook", "progress_ready_hook", "allowed_images", "hub_connect_url", "hub_ip_connect",
+         "ssl_alt_names", "ssl_alt_names_include_local", "move_certs_image", "certs_volume_name"),
+        _HUB,
+    ),
+    **dict.fromkeys(("gpu_ids", "gpu_mode", "gpu_runtime", "gpu_quota", "gpu_group_quotas"), _LEASES),
+    **dict.fromkeys(
+        ("pids_limit", "container_log_config", "isolate_servers", "hub_container", "server_subnets",
+         "server_subnet_prefixlen", "network_name", "use_internal_ip", "use_internal_hostname", "host_ip", "links",
+         "client_kwargs", "tls", "tls_verify", "tls_ca", "tls_cert", "tls_key", "tls_assert_hostname", "tls_config",
+         "use_docker_client_env"),
+        _APART,
+    ),
+    **dict.fromkeys(("prefix", "name_template", "escape", "format_volume_name"), _NAMES),
+    "remove": "a stopped container must go, or its labels keep its GPUs leased",
+    "env_keep": "it copies the hub's own environment into the container",
+    **dict.fromkeys(
+        ("home_mount", "shared_data", "shared_data_mount"),
+        "the workspace and shared-data mounts are the site's; a profile adds mounts with volumes or read_only_volumes",
+    ),
+    **{
+        old: f"a deprecated alias of {new}, which a profile sets by its own name"
+        for old, (new, _) in DockerSpawner._deprecated_aliases.items()
+    },
+}  # fmt: skip
+
+# Keys of the two Docker dicts a profile may not set: the platform sets them (its
+# value would win anyway: refused, not silently dropped), or they undo what it sets.
+_PLATFORM_SETS = "the platform sets it for every container"
+_NOT_IN_PROFILE_DOCKER: dict[str, dict[str, str]] = {
+    "extra_host_config": {
+        **dict.fromkeys(("cap_drop", "security_opt", "pids_limit", "log_config"), _PLATFORM_SETS),
+        "shm_size": f"{_PLATFORM_SETS}, from the shm_size key: use that",
+        **dict.fromkeys(
+            ("device_requests", "devices", "device_cgroup_rules", "runtime"),
+            "devices come only with a GPU lease (the gpus key)",
+        ),
+        **dict.fromkeys(("privileged", "cap_add", "userns_mode", "cgroupns"), "it grants what the platform takes away"),
+        **dict.fromkeys(
+            ("network_mode", "pid_mode", "ipc_mode", "uts_mode", "volumes_from", "links"),
+            "it joins the host's or another container's namespaces",
+        ),
+        **dict.fromkeys(("port_bindings", "publish_all_ports"), "it publishes a port on the host"),
+        "auto_remove": NOT_IN_PROFILES["remove"],
+    },
+    "extra_create_kwargs": {
+        "user": "user containers run as uid 1000",
+        "image": "the image comes from the image key, checked against allowed_images",
+        "environment": "it replaces the whole environment, the platform's included: use the environment key",
+        "host_config": "host settings go in extra_host_config, under the platform's",
+        "networking_config": "it joins the host's or another container's namespaces",
+        "name": _NAMES,
+    },
+}
+# The prefix of the label names the platform writes, and reads leases from: "gpuhub.".
+_PLATFORM_LABELS = LABEL_DEPLOYMENT.partition(".")[0] + "."
 
 # One hub process, one event loop: an asyncio lock serialises every
 # allocate-and-create so that concurrent spawns never race for a device.
@@ -57,27 +120,115 @@ def _discover(gpu_ids: tuple[str, ...]) -> list[inventory.Gpu]:
     return inventory.discover(list(gpu_ids))
 
 
+async def _evaluated(spawner, value) -> dict:
+    """A dict setting as DockerSpawner takes it: a dict, or a callable of the spawner (maybe async)."""
+    value = spawner._eval_if_callable(value)
+    return dict((await value if inspect.isawaitable(value) else value) or {})
+
+
+class _UnderPlatform:
+    """extra_host_config or extra_create_kwargs as the spawner holds it: the site's value,
+    this spawn's overrides merged onto it in order, the platform's settings on top.
+    DockerSpawner calls it at create time (a callable setting, which may be async)."""
+
+    def __init__(self, platform: str, site, overrides=()):
+        self.platform, self.site, self.overrides = platform, site, tuple(overrides)
+
+    def with_override(self, override) -> "_UnderPlatform":
+        return _UnderPlatform(self.platform, self.site, (*self.overrides, override))
+
+    async def __call__(self, spawner) -> dict:
+        value = await _evaluated(spawner, self.site)
+        for override in self.overrides:
+            value = profiles.merge(value, await _evaluated(spawner, override), drop_none=True)
+        return profiles.merge(value, getattr(spawner, self.platform)())
+
+
 class GPUDockerSpawner(DockerSpawner):
     """Spawn each user's server in its own container with its own GPUs."""
 
     profile_list = Union(
-        [List(Dict()), Callable()],
+        [List(), Callable()],
         config=True,
         help="""Profiles offered on the spawn page, in KubeSpawner's shape.
 
         Each has display_name, slug, description, default, admin_only,
-        spawner_override (gpus, gpu_shared, mem_limit, cpu_limit, shm_size,
-        image) and profile_options. May be a callable taking the spawner.
-        Empty: the built-in CPU / 1 GPU / 2 GPUs / all GPUs set. Example::
+        spawner_override (or kubespawner_override) and profile_options, whose
+        choices have a spawner_override each. An override sets settings of this
+        spawner by name (gpus, gpu_shared, mem_limit, cpu_limit, shm_size, image,
+        environment, volumes, cmd, extra_host_config...) for one spawn: a dict
+        is merged key by key onto the configured value (None removes a key),
+        anything else replaces it, and the next spawn starts from the configured
+        values again. A name that is not a setting, or one the platform keeps
+        (hub scopes and hooks, GPU leasing, isolation, names, pids and log
+        limits: NOT_IN_PROFILES), is refused when the configuration is loaded,
+        naming the profile and key. What wins: the platform's settings
+        (cap_drop ALL, no-new-privileges, pids_limit, log_config, shm_size, GPU
+        devices, user 1000:100, gpuhub.* labels, NVIDIA_VISIBLE_DEVICES,
+        NVIDIA_DRIVER_CAPABILITIES, CUDA_VISIBLE_DEVICES) over the profile's,
+        the profile's over the site's. May be a callable taking the spawner,
+        sync or async; its result is checked at each use, and a broken one is
+        a server error (HTTP 500). Empty: the built-in CPU / 1 GPU / 2 GPUs /
+        all GPUs set. Example::
 
             c.GPUDockerSpawner.profile_list = [{"display_name": "1 GPU",
-                "slug": "gpu-1", "spawner_override": {"gpus": 1}}]
+                "slug": "gpu-1", "spawner_override": {"gpus": 1,
+                "environment": {"WANDB_MODE": "offline"}}}]
         """,
     )
 
     @default("profile_list")
     def _default_profile_list(self):
         return profiles.DEFAULT_PROFILES
+
+    @validate("profile_list")
+    def _validate_profile_list(self, proposal):
+        if callable(proposal.value):
+            return proposal.value
+        try:
+            return self._checked_profiles(proposal.value)
+        except profiles.ProfileError as e:
+            raise TraitError(f"{type(self).__name__}.profile_list: {e}") from None
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        """TraitError, naming the profile and key, if ``config``'s static profile_list is
+        broken: jupyterhub_config.py calls it last, so that a bad profile stops the hub at
+        start rather than a user's spawn (JupyterHub makes spawners only when needed)."""
+        sections = [config[klass.__name__] for klass in cls.mro() if klass.__name__ in config]
+        found = [section["profile_list"] for section in sections if "profile_list" in section]
+        if found:  # the most specific class's section wins, as in traitlets
+            cls().profile_list = found[0]
+
+    def _checked_profiles(self, value) -> list[dict]:
+        """A profile_list as the spawner uses it, normalised; empty is the built-in set."""
+        return profiles.normalize_profiles(value or profiles.DEFAULT_PROFILES, self._profile_key_problem)
+
+    def _profile_key_problem(self, key: str, value) -> str | None:
+        """Why a profile may not set ``key`` to ``value``; None when it may."""
+        if key in NOT_IN_PROFILES:
+            return f"{key!r} may not be set by a profile: {NOT_IN_PROFILES[key]}"
+        trait = self.traits(config=True).get(key)
+        if trait is None:
+            return f"{key!r} is not a setting of {type(self).__name__}"
+        if key in profiles.CHECKED_KEYS or callable(value) or (value is None and trait.allow_none):
+            return None
+        if isinstance(value, Mapping):
+            refused = [(name, why) for name, why in _NOT_IN_PROFILE_DOCKER.get(key, {}).items() if name in value]
+            if key == "extra_create_kwargs":
+                labels = [name for name in value.get("labels") or () if str(name).startswith(_PLATFORM_LABELS)]
+                refused += [(f"labels {name}", _PLATFORM_SETS) for name in labels]
+            if key == "environment":
+                gpu_env = [name for name in leases.docker_gpu_config([])[1] if name in value]
+                refused += [(name, "it comes with the GPU lease") for name in gpu_env]
+            if refused:
+                name, why = refused[0]
+                return f"{key} {name!r} may not be set by a profile: {why}"
+        try:
+            trait.validate(self, value)
+        except TraitError as e:
+            return str(e)
+        return None
 
     gpu_ids = List(
         Unicode(),
@@ -253,7 +404,10 @@ class GPUDockerSpawner(DockerSpawner):
 
     @default("options_form")
     def _default_options_form(self):
-        return lambda spawner: profiles.render_form(spawner._profiles(), is_admin=spawner.user.admin)
+        async def options_form(spawner):
+            return profiles.render_form(await spawner._profiles(), is_admin=spawner.user.admin)
+
+        return options_form
 
     @default("options_from_form")
     def _default_options_from_form(self):
@@ -269,66 +423,100 @@ class GPUDockerSpawner(DockerSpawner):
     def _default_apply_user_options(self):
         return GPUDockerSpawner._apply_profile
 
-    # Site values of these two keep working; the platform's settings
-    # (security, shm, GPUs, labels) are merged on top at create time.
+    # Site values of these two keep working; overrides merge onto them and the
+    # platform's settings (security, shm, GPUs, labels) go on top at create time.
     @default("extra_host_config")
     def _default_extra_host_config(self):
-        return self._with_platform({}, self._platform_host_config)
+        return _UnderPlatform("_platform_host_config", {})
 
     @default("extra_create_kwargs")
     def _default_extra_create_kwargs(self):
-        return self._with_platform({}, self._platform_create_kwargs)
+        return _UnderPlatform("_platform_create_kwargs", {})
 
     @validate("extra_host_config", "extra_create_kwargs")
     def _validate_site_config(self, proposal):
-        if getattr(proposal.value, "_gpuhub_platform", False):
+        if isinstance(proposal.value, _UnderPlatform):
             return proposal.value
-        if proposal.trait.name == "extra_host_config":
-            return self._with_platform(proposal.value, self._platform_host_config)
-        return self._with_platform(proposal.value, self._platform_create_kwargs)
-
-    @staticmethod
-    def _with_platform(site, platform):
-        async def merged(spawner):
-            value = spawner._eval_if_callable(site)
-            value = await value if inspect.isawaitable(value) else value
-            return _deep_merge(dict(value or {}), platform())
-
-        merged._gpuhub_platform = True
-        return merged
+        platform = "_platform_host_config" if proposal.trait.name == "extra_host_config" else "_platform_create_kwargs"
+        return _UnderPlatform(platform, proposal.value)
 
     # -- profile chain: options -> validate -> apply ------------------------
 
-    def _profiles(self):
+    async def _profiles(self) -> list[dict]:
+        """The profiles, normalised; a callable's result awaited and checked as a static list is."""
         value = self.profile_list
-        return value(self) if callable(value) else value
+        if not callable(value):
+            return value  # checked when configured
+        try:
+            return self._checked_profiles(await maybe_future(value(self)))
+        except web.HTTPError:  # the callable's own answer, e.g. a 403 for this user
+            raise
+        except Exception as e:  # anything else it raises is the site's error
+            raise self._site_error(f"profile_list: {e}") from e
+
+    def _site_error(self, problem: str) -> web.HTTPError:
+        """The site's configuration error: logged, and a 500 that does not blame the user."""
+        self.log.error("Spawn of %s refused, configuration error: %s", self._log_name, problem)
+        detail = f": {problem}" if self.user.admin else " (the hub's log says what)"
+        return _user_error(500, f"The hub's configuration is broken; an admin must fix it{detail}")
 
     # JupyterHub 5 assigns a REST body here before anything checks it: one that
     # is not an object must reach _apply_profile and get a 400 there, not fail
     # as a TraitError (HTTP 500).
     user_options = Any(help="The spawn request's choices, checked by the profile chain.")
 
-    _configured = Dict(help="Configured values of PROFILE_KEYS, kept while a profile overrides them.")
+    _configured = Dict(help="Configured values of the settings this spawn overrides, put back before the next.")
 
     def _restore_configured(self):
         for key, value in self._configured.items():
-            setattr(self, key, value)
+            setattr(self, key, profiles.merge({}, value) if isinstance(value, Mapping) else value)
+        self._configured = {}
+
+    def clear_state(self):
+        """JupyterHub's first step of every spawn, before any hook (and the last of every
+        stop): the settings overridden for the last spawn get their configured values back."""
+        super().clear_state()
+        self._restore_configured()
 
     def _override(self, key, value):
-        self._configured.setdefault(key, getattr(self, key))
+        """Set ``key`` for this spawn: a dict merges onto the current value (None removes a key)."""
+        current = getattr(self, key)
+        self._configured.setdefault(key, current)
+        if isinstance(current, _UnderPlatform):
+            value = current.with_override(value)
+        elif isinstance(value, Mapping) and isinstance(current, Mapping):
+            value = profiles.merge(current, value, drop_none=True)
         setattr(self, key, value)
 
-    def _apply_profile(self, user_options):
-        self._restore_configured()
+    def _apply_overrides(self, spawner_override):
+        """Each key onto the setting of that name, a callable called with the spawner (for
+        the two Docker dicts: at create time). JupyterHub's hook for group_overrides, and ours."""
+        for key, value in spawner_override.items():
+            if callable(value) and not isinstance(getattr(self, key), _UnderPlatform):
+                value = value(self)
+            self._override(key, value)
+
+    async def _apply_profile(self, user_options):
+        """Check the choice (a user's mistake: 400), then apply the chosen profile's overrides.
+
+        The site's mistakes (a broken callable profile_list, gpu_ids naming no GPU) are a
+        logged 500. Nothing is applied unless every check passes. The settings start from
+        their configured values (clear_state), plus what hooks and group_overrides set.
+        """
+        configured = await self._profiles()
         try:
-            user_options, requested_image = self._split_image_request(user_options)
-            profile = profiles.validate_options(self._profiles(), user_options, is_admin=self.user.admin)
+            devices = await self.gpu_inventory()
+        except ValueError as e:
+            raise self._site_error(f"gpu_ids: {e}") from None
+        try:
+            user_options, requested_image = self._split_image_request(configured, user_options)
+            profile = profiles.validate_options(configured, user_options, is_admin=self.user.admin)
             settings = profiles.resolve_overrides(profile, user_options)
             if requested_image is not None:
                 settings["image"] = self._requested_image(requested_image)
-            count = profiles.resolve_gpu_count(settings.get("gpus", 0), len(self.gpu_inventory()))
+            settings["gpus"] = profiles.resolve_gpu_count(settings["gpus"], len(devices))
             leases.check_quota(
-                count,
+                settings["gpus"],
                 user_limit=self.gpu_quota,
                 group_limits=self.gpu_group_quotas,
                 groups=[group.name for group in self.user.groups],
@@ -337,19 +525,19 @@ class GPUDockerSpawner(DockerSpawner):
             self._check_image(settings.get("image", self.image))
         except ValueError as e:
             raise _user_error(400, str(e)) from None
-        settings["gpus"] = count
-        for key in PROFILE_KEYS:
-            if key in settings:
-                self._override(key, settings[key])
-        self.log.info("%s: profile %s, %d GPU(s), image %s", self._log_name, profile["slug"], count, self.image)
+        try:
+            self._apply_overrides(settings)
+        except Exception as e:  # a value the site's callable made, or one the trait refuses
+            raise self._site_error(f"profile {profile['slug']!r}: {e}") from e
+        self.log.info("%s: profile %s, %d GPU(s), image %s", self._log_name, profile["slug"], self.gpus, self.image)
 
-    def _split_image_request(self, user_options):
+    def _split_image_request(self, configured, user_options):
         """(options, image) where ``image`` is DockerSpawner's own ``image`` request
         (a key of allowed_images), for a profile with no option of that name; else None."""
         if not isinstance(user_options, Mapping) or "image" not in user_options:
             return user_options, None
         rest = {key: value for key, value in user_options.items() if key != "image"}
-        profile = profiles.validate_options(self._profiles(), rest, is_admin=self.user.admin)
+        profile = profiles.validate_options(configured, rest, is_admin=self.user.admin)
         if "image" in profile["profile_options"]:
             return user_options, None
         return rest, user_options["image"]
@@ -383,17 +571,17 @@ class GPUDockerSpawner(DockerSpawner):
 
     # -- GPU inventory and leases ------------------------------------------
 
-    def gpu_inventory(self):
-        """The host's GPUs, discovered once per hub process."""
-        return _discover(tuple(self.gpu_ids))
+    async def gpu_inventory(self):
+        """The host's GPUs, discovered once per hub process, off the event loop (NVML and
+        nvidia-smi block). ValueError when gpu_ids names a device that is not there."""
+        return await asyncio.to_thread(_discover, tuple(self.gpu_ids))
 
     async def current_leases(self):
         containers = await self.docker("containers", all=True, filters={"label": leases.LABEL_GPUS})
         found = [(c["Names"][0].lstrip("/"), c["Labels"]) for c in containers]
         return leases.leases_from_containers(found, on_problem=self.log.warning)
 
-    async def _lease_gpus(self):
-        devices = self.gpu_inventory()
+    async def _lease_gpus(self, devices):
         try:
             return leases.allocate(
                 [gpu.id for gpu in devices],
@@ -414,14 +602,13 @@ class GPUDockerSpawner(DockerSpawner):
             await self._join_server_network()
         if not self.gpus:  # no lease, nothing to race for
             return await super().create_object()
+        devices = await self.gpu_inventory()
         async with _allocation_lock:
-            self._leased = await self._lease_gpus()
-            self._event(f"Leased GPU {', '.join(self._describe(self._leased))}")
+            self._leased = await self._lease_gpus(devices)
+            names = {gpu.id: gpu.name for gpu in devices}
+            described = [f"{gid} ({names[gid]})" if names.get(gid) else gid for gid in self._leased]
+            self._event(f"Leased GPU {', '.join(described)}")
             return await super().create_object()
-
-    def _describe(self, ids):
-        names = {gpu.id: gpu.name for gpu in self.gpu_inventory()}
-        return [f"{gid} ({names[gid]})" if names.get(gid) else gid for gid in ids]
 
     def _gpu_config(self):
         return leases.docker_gpu_config(

@@ -197,10 +197,6 @@ def test_accepted_forms(tmp_path, old, new):
     assert check_spec(good_with(tmp_path, old, new))["name"] == "good"
 
 
-def test_spec_error_is_a_value_error():
-    assert issubclass(SpecError, ValueError)
-
-
 def test_duplicate_names_across_files(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

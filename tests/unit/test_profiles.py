@@ -219,7 +219,46 @@ def test_kubespawner_profiles_load():
     ]  # fmt: skip
     profile = profiles.normalize_profiles(kube)[0]
     assert profile["slug"] == "gpu-node" and "kubespawner_override" not in profile
-    assert profiles.resolve_overrides(profile, {})["gpus"] == 1
+    # the GPU limit becomes gpus; nothing is left that names no setting of this spawner
+    assert profile["spawner_override"] == {"image": "lab/cuda:12", "gpus": 1}
+    kube[0]["kubespawner_override"]["extra_resource_limits"]["example.com/fpga"] = "1"
+    override = profiles.normalize_profiles(kube)[0]["spawner_override"]
+    assert override["extra_resource_limits"] == {"example.com/fpga": "1"}  # for the spawner's check to refuse
+
+
+def test_every_override_key_of_profiles_and_choices_is_checked_and_named_in_the_error():
+    asked = []
+
+    def check(key, value):
+        asked.append((key, value))
+        return "no environment here" if key == "environment" else None
+
+    profiles.normalize_profiles(LAB, check)
+    assert ("extra_host_config", {"a": 1}) in asked and ("image", "lab/jax:1") in asked
+    bad = [dict(LAB[1], spawner_override={"gpus": 2, "environment": {"A": "1"}})]
+    with pytest.raises(ProfileError, match=r"^Profile 'duo': no environment here$"):
+        profiles.normalize_profiles(bad, check)
+    choice = {"display_name": "x", "spawner_override": {"environment": {}}}
+    in_choice = [dict(LAB[0], profile_options={"env": {"choices": {"plain": choice}}})]
+    with pytest.raises(ProfileError, match=r"^Profile 'small' option 'env' choice 'plain': no environment here$"):
+        profiles.normalize_profiles(in_choice, check)
+
+
+def test_merge_copies_merges_mappings_and_drops_none_only_when_asked():
+    base = {"env": {"A": "1", "B": "2"}, "dns": ["x"], "n": 1}
+    merged = profiles.merge(base, {"env": {"B": None, "C": "3"}, "dns": ["y"], "extra": {"k": None}})
+    assert merged == {"env": {"A": "1", "B": None, "C": "3"}, "dns": ["y"], "n": 1, "extra": {"k": None}}
+    dropped = profiles.merge(base, {"env": {"B": None, "C": "3"}, "n": None, "extra": {"k": None}}, drop_none=True)
+    assert dropped == {"env": {"A": "1", "C": "3"}, "dns": ["x"], "extra": {}}
+    merged["env"]["A"] = dropped["dns"][0] = "changed"
+    assert base == {"env": {"A": "1", "B": "2"}, "dns": ["x"], "n": 1}
+
+
+def test_none_in_a_choice_survives_resolution_so_that_applying_it_removes_the_key(lab):
+    config = [dict(LAB[0], profile_options={"env": {"choices": {
+        "quiet": {"spawner_override": {"extra_host_config": {"a": None}}}}}})]  # fmt: skip
+    profile = profiles.validate_options(config, {}, is_admin=False)
+    assert profiles.resolve_overrides(profile, {})["extra_host_config"] == {"a": None}
 
 
 @pytest.mark.parametrize(
