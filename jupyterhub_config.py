@@ -5,6 +5,7 @@
 import glob
 import os
 
+from spawner import GPUDockerSpawner
 from spawner.configure import apply
 from spawner.settings import load_settings
 
@@ -12,3 +13,7 @@ c = get_config()  # noqa: F821 (get_config and load_subconfig come from traitlet
 apply(load_settings(), c)
 for path in sorted(glob.glob(os.path.join(os.path.dirname(__file__), "jupyterhub_config.d", "*.py"))):
     load_subconfig(path)  # noqa: F821
+
+# Last, over the site's files too: a broken static profile_list stops the hub
+# now, with the profile and key named, not a user's spawn later.
+GPUDockerSpawner.check_config(c)

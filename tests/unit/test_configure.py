@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 from tornado.httpserver import HTTPServer
+from traitlets import TraitError
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -201,7 +202,11 @@ def test_configured_values_are_accepted_by_the_traits(defaults, tmp_path):
     assert auth.initial_admin == settings["admin_users"][0] and auth.minimum_password_length == 10
     spawner = classes["GPUDockerSpawner"](config=c, user=SimpleNamespace(name="alice", url="/user/alice/"))
     assert spawner.gpu_ids == settings["gpus"] and spawner.shm_size == settings["shm_size"]
-    assert spawner.profile_list == settings["profiles"] and spawner.isolate_servers == settings["isolate_servers"]
+    # The spawner keeps profile_list checked and filled in (profiles.normalize_profiles).
+    assert [{k: p[k] for k in given} for p, given in zip(spawner.profile_list, settings["profiles"], strict=True)] == (
+        settings["profiles"]
+    )
+    assert spawner.isolate_servers == settings["isolate_servers"]
 
 
 # -- jupyterhub_config.py ------------------------------------------------------
@@ -240,3 +245,12 @@ def test_config_modules_for_scripts_do_not_import_jupyterhub():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_broken_profile_stops_the_hub_at_start_naming_profile_and_key(hub_dir, monkeypatch):
+    (hub_dir / "jupyterhub_config.d/30-profiles.py").write_text(
+        "c.GPUDockerSpawner.profile_list = [{'display_name': 'Big', 'slug': 'big',"
+        " 'spawner_override': {'shm_sise': '8G'}}]\n"
+    )
+    with pytest.raises(TraitError, match="'big'.*shm_sise"):
+        PyFileConfigLoader("jupyterhub_config.py", str(hub_dir)).load_config()
