@@ -8,7 +8,6 @@ from the containers that exist, under a lock held from allocation to creation.
 
 import asyncio
 import functools
-import inspect
 import socket
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -21,79 +20,13 @@ from jupyterhub.utils import maybe_future
 from tornado import web
 from traitlets import Any, Bool, CaselessStrEnum, Dict, Int, List, TraitError, Unicode, Union, default, validate
 
-from . import inventory, leases, networks, profiles, workspaces
+from . import inventory, leases, networks, overrides, profiles, workspaces
 from .labels import LABEL_ACCOUNT, LABEL_DEPLOYMENT, LABEL_USER
 from .messages import shown
 from .names import WORKSPACE_VOLUME, safe_slug
+from .overrides import UnderPlatform
 from .settings import GPU_MODES
 from .sizes import parse_size
-
-# A profile may set any setting of the spawner but these. Users pick profiles, admins
-# write them: the point is not to distrust the admin but that a profile never silently
-# undoes what the platform promises every container. The site sets these for all.
-_HUB = "it decides what servers may do in the hub; set it for the whole site"
-_LEASES = "it decides how GPUs are found, counted and leased; set it for the whole site"
-_APART = "it keeps user containers apart from the host, the hub and each other; set it for the whole site"
-_NAMES = "leases and workspaces are found by the names it makes; set it for the whole site"
-NOT_IN_PROFILES: dict[str, str] = {
-    **dict.fromkeys(
-        ("oauth_client_allowed_scopes", "oauth_roles", "server_token_scopes", "profile_list", "group_overrides",
-         "options_form", "options_from_form", "apply_user_options", "pre_spawn_hook", "post_stop_hook",
-         "auth_state_hook", "progress_ready_hook", "allowed_images", "hub_connect_url", "hub_ip_connect",
-         "ssl_alt_names", "ssl_alt_names_include_local", "move_certs_image", "certs_volume_name"),
-        _HUB,
-    ),
-    **dict.fromkeys(("gpu_ids", "gpu_mode", "gpu_runtime", "gpu_quota", "gpu_group_quotas"), _LEASES),
-    **dict.fromkeys(
-        ("pids_limit", "container_log_config", "isolate_servers", "hub_container", "server_subnets",
-         "server_subnet_prefixlen", "network_name", "use_internal_ip", "use_internal_hostname", "host_ip", "links",
-         "client_kwargs", "tls", "tls_verify", "tls_ca", "tls_cert", "tls_key", "tls_assert_hostname", "tls_config",
-         "use_docker_client_env"),
-        _APART,
-    ),
-    **dict.fromkeys(("prefix", "name_template", "escape", "format_volume_name"), _NAMES),
-    "remove": "a stopped container must go, or its labels keep its GPUs leased",
-    "env_keep": "it copies the hub's own environment into the container",
-    **dict.fromkeys(
-        ("home_mount", "shared_data", "shared_data_mount"),
-        "the workspace and shared-data mounts are the site's; a profile adds mounts with volumes or read_only_volumes",
-    ),
-    **{
-        old: f"a deprecated alias of {new}, which a profile sets by its own name"
-        for old, (new, _) in DockerSpawner._deprecated_aliases.items()
-    },
-}  # fmt: skip
-
-# Keys of the two Docker dicts a profile may not set: the platform sets them (its
-# value would win anyway: refused, not silently dropped), or they undo what it sets.
-_PLATFORM_SETS = "the platform sets it for every container"
-_NOT_IN_PROFILE_DOCKER: dict[str, dict[str, str]] = {
-    "extra_host_config": {
-        **dict.fromkeys(("cap_drop", "security_opt", "pids_limit", "log_config"), _PLATFORM_SETS),
-        "shm_size": f"{_PLATFORM_SETS}, from the shm_size key: use that",
-        **dict.fromkeys(
-            ("device_requests", "devices", "device_cgroup_rules", "runtime"),
-            "devices come only with a GPU lease (the gpus key)",
-        ),
-        **dict.fromkeys(("privileged", "cap_add", "userns_mode", "cgroupns"), "it grants what the platform takes away"),
-        **dict.fromkeys(
-            ("network_mode", "pid_mode", "ipc_mode", "uts_mode", "volumes_from", "links"),
-            "it joins the host's or another container's namespaces",
-        ),
-        **dict.fromkeys(("port_bindings", "publish_all_ports"), "it publishes a port on the host"),
-        "auto_remove": NOT_IN_PROFILES["remove"],
-    },
-    "extra_create_kwargs": {
-        "user": "user containers run as uid 1000",
-        "image": "the image comes from the image key, checked against allowed_images",
-        "environment": "it replaces the whole environment, the platform's included: use the environment key",
-        "host_config": "host settings go in extra_host_config, under the platform's",
-        "networking_config": "it joins the host's or another container's namespaces",
-        "name": _NAMES,
-    },
-}
-# The prefix of the label names the platform writes, and reads leases from: "gpuhub.".
-_PLATFORM_LABELS = LABEL_DEPLOYMENT.partition(".")[0] + "."
 
 # One hub process, one event loop: an asyncio lock serialises every
 # allocate-and-create so that concurrent spawns never race for a device.
@@ -118,30 +51,6 @@ def _literal(text: str) -> str:
 @functools.lru_cache(maxsize=4)
 def _discover(gpu_ids: tuple[str, ...]) -> list[inventory.Gpu]:
     return inventory.discover(list(gpu_ids))
-
-
-async def _evaluated(spawner, value) -> dict:
-    """A dict setting as DockerSpawner takes it: a dict, or a callable of the spawner (maybe async)."""
-    value = spawner._eval_if_callable(value)
-    return dict((await value if inspect.isawaitable(value) else value) or {})
-
-
-class _UnderPlatform:
-    """extra_host_config or extra_create_kwargs as the spawner holds it: the site's value,
-    this spawn's overrides merged onto it in order, the platform's settings on top.
-    DockerSpawner calls it at create time (a callable setting, which may be async)."""
-
-    def __init__(self, platform: str, site, overrides=()):
-        self.platform, self.site, self.overrides = platform, site, tuple(overrides)
-
-    def with_override(self, override) -> "_UnderPlatform":
-        return _UnderPlatform(self.platform, self.site, (*self.overrides, override))
-
-    async def __call__(self, spawner) -> dict:
-        value = await _evaluated(spawner, self.site)
-        for override in self.overrides:
-            value = profiles.merge(value, await _evaluated(spawner, override), drop_none=True)
-        return profiles.merge(value, getattr(spawner, self.platform)())
 
 
 class GPUDockerSpawner(DockerSpawner):
@@ -205,30 +114,7 @@ class GPUDockerSpawner(DockerSpawner):
         return profiles.normalize_profiles(value or profiles.DEFAULT_PROFILES, self._profile_key_problem)
 
     def _profile_key_problem(self, key: str, value) -> str | None:
-        """Why a profile may not set ``key`` to ``value``; None when it may."""
-        if key in NOT_IN_PROFILES:
-            return f"{key!r} may not be set by a profile: {NOT_IN_PROFILES[key]}"
-        trait = self.traits(config=True).get(key)
-        if trait is None:
-            return f"{key!r} is not a setting of {type(self).__name__}"
-        if key in profiles.CHECKED_KEYS or callable(value) or (value is None and trait.allow_none):
-            return None
-        if isinstance(value, Mapping):
-            refused = [(name, why) for name, why in _NOT_IN_PROFILE_DOCKER.get(key, {}).items() if name in value]
-            if key == "extra_create_kwargs":
-                labels = [name for name in value.get("labels") or () if str(name).startswith(_PLATFORM_LABELS)]
-                refused += [(f"labels {name}", _PLATFORM_SETS) for name in labels]
-            if key == "environment":
-                gpu_env = [name for name in leases.docker_gpu_config([])[1] if name in value]
-                refused += [(name, "it comes with the GPU lease") for name in gpu_env]
-            if refused:
-                name, why = refused[0]
-                return f"{key} {name!r} may not be set by a profile: {why}"
-        try:
-            trait.validate(self, value)
-        except TraitError as e:
-            return str(e)
-        return None
+        return overrides.key_problem(self, key, value)
 
     gpu_ids = List(
         Unicode(),
@@ -427,18 +313,18 @@ class GPUDockerSpawner(DockerSpawner):
     # platform's settings (security, shm, GPUs, labels) go on top at create time.
     @default("extra_host_config")
     def _default_extra_host_config(self):
-        return _UnderPlatform("_platform_host_config", {})
+        return UnderPlatform("_platform_host_config", {})
 
     @default("extra_create_kwargs")
     def _default_extra_create_kwargs(self):
-        return _UnderPlatform("_platform_create_kwargs", {})
+        return UnderPlatform("_platform_create_kwargs", {})
 
     @validate("extra_host_config", "extra_create_kwargs")
     def _validate_site_config(self, proposal):
-        if isinstance(proposal.value, _UnderPlatform):
+        if isinstance(proposal.value, UnderPlatform):
             return proposal.value
         platform = "_platform_host_config" if proposal.trait.name == "extra_host_config" else "_platform_create_kwargs"
-        return _UnderPlatform(platform, proposal.value)
+        return UnderPlatform(platform, proposal.value)
 
     # -- profile chain: options -> validate -> apply ------------------------
 
@@ -482,7 +368,7 @@ class GPUDockerSpawner(DockerSpawner):
         """Set ``key`` for this spawn: a dict merges onto the current value (None removes a key)."""
         current = getattr(self, key)
         self._configured.setdefault(key, current)
-        if isinstance(current, _UnderPlatform):
+        if isinstance(current, UnderPlatform):
             value = current.with_override(value)
         elif isinstance(value, Mapping) and isinstance(current, Mapping):
             value = profiles.merge(current, value, drop_none=True)
@@ -492,7 +378,7 @@ class GPUDockerSpawner(DockerSpawner):
         """Each key onto the setting of that name, a callable called with the spawner (for
         the two Docker dicts: at create time). JupyterHub's hook for group_overrides, and ours."""
         for key, value in spawner_override.items():
-            if callable(value) and not isinstance(getattr(self, key), _UnderPlatform):
+            if callable(value) and not isinstance(getattr(self, key), UnderPlatform):
                 value = value(self)
             self._override(key, value)
 
