@@ -13,6 +13,7 @@ up: ## Install what is missing (root, Debian/Ubuntu), build, start, create the f
 	@scripts/provision
 	@scripts/up
 
+# gpuhub.deployment: the label on everything a hub creates (spawner/labels.py).
 down: ## Stop the hub and every user server; keeps all data (volumes)
 	@scripts/compose down
 	@ids=$$(docker ps -aq --filter label=gpuhub.deployment=$${GPUHUB_PREFIX:-gpuhub}); \

@@ -19,6 +19,8 @@ import pytest
 import requests
 import yaml
 
+from spawner.labels import LABEL_DEPLOYMENT, LABEL_USER
+
 from .hubclient import Browser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,12 +99,12 @@ class Deployment:
         (ROOT / ".build").mkdir(exist_ok=True)
         (ROOT / f".build/{self.prefix}-hub.log").write_text(logs)
         # User containers first: compose cannot remove a network or volume still in use.
-        for c in client.containers.list(all=True, filters={"label": f"gpuhub.deployment={self.prefix}"}):
+        for c in client.containers.list(all=True, filters={"label": f"{LABEL_DEPLOYMENT}={self.prefix}"}):
             c.remove(force=True)
         self.run("scripts/compose", "down", "--volumes", check=False)
-        for v in client.volumes.list(filters={"label": f"gpuhub.deployment={self.prefix}"}):
+        for v in client.volumes.list(filters={"label": f"{LABEL_DEPLOYMENT}={self.prefix}"}):
             v.remove(force=True)
-        for n in client.networks.list(filters={"label": f"gpuhub.deployment={self.prefix}"}):
+        for n in client.networks.list(filters={"label": f"{LABEL_DEPLOYMENT}={self.prefix}"}):
             n.remove()
 
 
@@ -235,7 +237,7 @@ def hub_sql(sql: str, *params) -> list:
 
 
 def user_containers(client, user: str):
-    return client.containers.list(all=True, filters={"label": [f"gpuhub.deployment={PREFIX}", f"gpuhub.user={user}"]})
+    return client.containers.list(all=True, filters={"label": [f"{LABEL_DEPLOYMENT}={PREFIX}", f"{LABEL_USER}={user}"]})
 
 
 def container_env(container) -> dict[str, str]:

@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 
+from spawner.labels import LABEL_GPUS, LABEL_USER
 from tests.deployment import BASE_URL, ROOT, api, container_env, create_user, user_containers, wait_stopped
 
 pytestmark = pytest.mark.integration
@@ -68,7 +69,7 @@ def test_researcher_starts_one_gpu_and_lands_in_lab(page, researcher, docker_cli
     [container] = user_containers(docker_client, name)
     labels = container.labels
     env = container_env(container)
-    gpus = labels["gpuhub.gpus"].split(",")
+    gpus = labels[LABEL_GPUS].split(",")
     assert len(gpus) == 1 and gpus[0] in {"0", "1", "2", "3"}, labels
     assert env["NVIDIA_VISIBLE_DEVICES"] == gpus[0]
     assert container.status == "running"
@@ -108,4 +109,4 @@ def test_tampered_profile_is_refused_with_a_clear_error(page, researcher, docker
     assert bad in message and "Unknown profile" in message, message
     assert "/lab" not in page.url
     assert user_containers(docker_client, name) == []
-    assert docker_client.volumes.list(filters={"label": f"gpuhub.user={name}"}) == []
+    assert docker_client.volumes.list(filters={"label": f"{LABEL_USER}={name}"}) == []

@@ -4,6 +4,8 @@ with a 15-second idle timeout."""
 
 import pytest
 
+from spawner.labels import LABEL_DEPLOYMENT, LABEL_GPUS
+
 from ..deployment import PORT, PREFIX, Deployment, api, wait_running, wait_stopped
 
 pytestmark = pytest.mark.integration
@@ -25,7 +27,7 @@ def test_idle_server_is_culled_and_its_gpu_returns(culling, docker_client):
     assert api(admin, "POST", "/users/sleepy").status_code == 201
     assert api(admin, "POST", "/users/sleepy/server", json={"profile": "gpu-1"}).status_code in (201, 202)
     wait_running(admin, "sleepy")
-    leased = {"label": ["gpuhub.deployment=gpuhub-cull", "gpuhub.gpus"]}
+    leased = {"label": [f"{LABEL_DEPLOYMENT}={culling.prefix}", LABEL_GPUS]}
     assert len(docker_client.containers.list(all=True, filters=leased)) == 1
 
     wait_stopped(admin, "sleepy", timeout=120)  # nobody stops it but the culler

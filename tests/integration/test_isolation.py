@@ -4,6 +4,8 @@ import time
 
 import pytest
 
+from spawner.labels import LABEL_DEPLOYMENT, LABEL_USER
+
 from ..deployment import (
     BASE_URL,
     PREFIX,
@@ -81,7 +83,7 @@ def test_each_server_has_a_network_of_its_own(two_servers, docker_client):
         network = docker_client.networks.get(name)
         members = {c["Name"] for c in network.attrs["Containers"].values()}
         assert members == {container.name, hub.name}, members
-        assert network.attrs["Labels"] == {"gpuhub.deployment": PREFIX, "gpuhub.user": user}
+        assert network.attrs["Labels"] == {LABEL_DEPLOYMENT: PREFIX, LABEL_USER: user}
         networks.append(name)
     assert len(set(networks)) == 2 and set(networks) <= set(hub.attrs["NetworkSettings"]["Networks"])
 

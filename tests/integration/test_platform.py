@@ -5,6 +5,7 @@ from urllib.parse import quote
 
 import pytest
 
+from spawner.labels import LABEL_USER
 from spawner.names import safe_slug, workspace_volume
 
 from ..deployment import (
@@ -161,7 +162,7 @@ def test_bad_options_are_refused_and_create_nothing(options, message, admin_api,
     assert r.status_code == 400, r.text
     assert message in r.json()["message"]
     assert user_containers(docker_client, user) == []
-    assert docker_client.volumes.list(filters={"label": f"gpuhub.user={user}"}) == []
+    assert docker_client.volumes.list(filters={"label": f"{LABEL_USER}={user}"}) == []
 
 
 def test_admin_cli_users_and_servers(deployment):

@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+from spawner.labels import LABEL_ACCOUNT, LABEL_DEPLOYMENT, LABEL_USER
+
 from ..deployment import PREFIX, api, exec_as_user, hubctl, new_users, user_containers, wait_running, wait_stopped
 
 pytestmark = pytest.mark.integration
@@ -72,7 +74,7 @@ def test_a_workspace_left_by_an_earlier_account_is_refused(admin_api, docker_cli
     [user] = new_users(admin_api, "old", 1)
     docker_client.volumes.create(
         f"{PREFIX}-home-{user}",
-        labels={"gpuhub.deployment": PREFIX, "gpuhub.user": user, "gpuhub.account": "2001-01-01T00:00:00"},
+        labels={LABEL_DEPLOYMENT: PREFIX, LABEL_USER: user, LABEL_ACCOUNT: "2001-01-01T00:00:00"},
     )
     r = api(admin_api, "POST", f"/users/{user}/server", json={"profile": "cpu"})
     assert r.status_code == 409 and "earlier account" in r.json()["message"], r.text
