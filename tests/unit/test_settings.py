@@ -119,6 +119,7 @@ def test_compose_mounts_match_the_settings_defaults():
     assert hub["environment"]["GPUHUB_SETTINGS_FILE"] == mounts["${HUB_SETTINGS_FILE:-./settings.yml}"]
     assert mounts["hub-data"] == SCHEMA["data_dir"].default
     assert SCHEMA["hub_connect_host"].default in hub["networks"]["default"]["aliases"]
+    assert f"{SCHEMA['hub_connect_host'].default}:127.0.0.1" in hub["extra_hosts"]
 
 
 def test_prefix_and_network_are_refused_in_the_settings_file(tmp_path):
