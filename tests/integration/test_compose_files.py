@@ -28,8 +28,14 @@ def test_the_nvidia_override_adds_the_runtime_and_keeps_every_base_setting():
         "NVIDIA_DRIVER_CAPABILITIES": "utility",
     }
 
-    # Merging may reorder a list (v1 sorts volumes): compare lists sorted.
+    # Merging may reorder a list (v1 sorts volumes) or render it as a mapping
+    # (v1: extra_hosts): compare lists sorted, such mappings as "key:value" lists.
+    def listed(key, value):
+        if key == "extra_hosts" and isinstance(value, dict):
+            value = [f"{host}:{address}" for host, address in value.items()]
+        return sorted(map(str, value)) if isinstance(value, list) else value
+
     def rest(hub):
-        return {k: sorted(map(str, v)) if isinstance(v, list) else v for k, v in hub.items() if k != "environment"}
+        return {k: listed(k, v) for k, v in hub.items() if k != "environment"}
 
     assert rest(merged) == {**rest(base), "runtime": "nvidia"}
