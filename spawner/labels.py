@@ -8,3 +8,8 @@ LABEL_GPU_MODE = "gpuhub.gpu-mode"
 LABEL_ARCHIVE_OF = "gpuhub.archive-of"  # archived workspace: its former owner
 LABEL_ARCHIVED_AT = "gpuhub.archived-at"
 LABEL_ACCOUNT = "gpuhub.account"  # workspace volume: creation time of the owning account
+
+
+def owner_labels(prefix: str, user: str) -> dict[str, str]:
+    """The labels of what a hub creates for one user: its deployment and the user, verbatim."""
+    return {LABEL_DEPLOYMENT: prefix, LABEL_USER: user}

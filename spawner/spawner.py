@@ -21,7 +21,7 @@ from tornado import web
 from traitlets import Any, Bool, CaselessStrEnum, Dict, Int, List, TraitError, Unicode, Union, default, validate
 
 from . import inventory, leases, networks, overrides, profiles, workspaces
-from .labels import LABEL_ACCOUNT, LABEL_DEPLOYMENT, LABEL_USER
+from .labels import LABEL_ACCOUNT, owner_labels
 from .messages import shown
 from .names import WORKSPACE_VOLUME, safe_slug
 from .overrides import UnderPlatform
@@ -509,7 +509,7 @@ class GPUDockerSpawner(DockerSpawner):
         return created.isoformat() if created else ""
 
     async def _claim_workspace(self):
-        labels = {LABEL_DEPLOYMENT: self.prefix, LABEL_USER: self.user.name, LABEL_ACCOUNT: self._account()}
+        labels = {**owner_labels(self.prefix, self.user.name), LABEL_ACCOUNT: self._account()}
         volume = await self.docker("create_volume", name=self.workspace_volume, labels=labels)
         owner = (volume.get("Labels") or {}).get(LABEL_ACCOUNT)
         if owner and owner != labels[LABEL_ACCOUNT]:  # create_volume hands back an existing volume as it is
@@ -536,7 +536,7 @@ class GPUDockerSpawner(DockerSpawner):
 
     async def _join_server_network(self):
         self.network_name = name = self.object_name
-        labels = {LABEL_DEPLOYMENT: self.prefix, LABEL_USER: self.user.name}
+        labels = owner_labels(self.prefix, self.user.name)
         for subnet in networks.candidate_subnets(name, self.server_subnets, self.server_subnet_prefixlen):
             ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
             try:
@@ -594,7 +594,7 @@ class GPUDockerSpawner(DockerSpawner):
         }
 
     def _platform_create_kwargs(self):
-        labels = {LABEL_DEPLOYMENT: self.prefix, LABEL_USER: self.user.name}
+        labels = owner_labels(self.prefix, self.user.name)
         if self._leased:
             labels.update(
                 leases.lease_labels(self.user.name, self._leased, self.gpu_shared, datetime.now(timezone.utc))

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 import docker
 
-from .labels import LABEL_ARCHIVE_OF, LABEL_ARCHIVED_AT, LABEL_DEPLOYMENT, LABEL_USER
+from .labels import LABEL_ARCHIVE_OF, LABEL_ARCHIVED_AT, LABEL_DEPLOYMENT, owner_labels
 
 COPY_TIMEOUT = 3600  # seconds; a workspace with conda envs can be large
 
@@ -100,7 +100,7 @@ def restore(client: docker.APIClient, image: str, item: Archive, volume: str, us
             f"{user} already has a workspace ({volume}); remove that account first "
             "(its workspace is then archived) or restore to another user with --to"
         )
-    client.create_volume(volume, labels={LABEL_DEPLOYMENT: prefix, LABEL_USER: user})
+    client.create_volume(volume, labels=owner_labels(prefix, user))
     try:
         copy_volume(client, image, item.name, volume)
     except Exception:

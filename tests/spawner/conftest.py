@@ -32,7 +32,7 @@ from traitlets import Bool, Dict
 from traitlets.config import Config
 
 from spawner import GPUDockerSpawner
-from spawner.spawner import LABEL_DEPLOYMENT, LABEL_USER
+from spawner.labels import LABEL_DEPLOYMENT, LABEL_USER
 
 from ..deployment import PREFIX as DEPLOYMENT_PREFIX
 from ..deployment import STANDIN_IMAGE, TAG

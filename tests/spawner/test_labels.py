@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from spawner.spawner import LABEL_USER
+from spawner.labels import LABEL_USER
 
 from .conftest import DEFAULT_IMAGE, spawn_ok
 
