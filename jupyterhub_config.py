@@ -7,10 +7,14 @@ import os
 
 from spawner import GPUDockerSpawner
 from spawner.configure import apply
-from spawner.settings import load_settings
+from spawner.settings import SettingsError, load_settings
 
 c = get_config()  # noqa: F821 (get_config and load_subconfig come from traitlets' config loader)
-apply(load_settings(), c)
+try:
+    apply(load_settings(), c)
+except SettingsError as e:
+    # One line naming the setting, and no hub: not a traceback, not a half-configured hub.
+    raise SystemExit(f"gpuhub: cannot start: {e}") from None
 for path in sorted(glob.glob(os.path.join(os.path.dirname(__file__), "jupyterhub_config.d", "*.py"))):
     load_subconfig(path)  # noqa: F821
 

@@ -7,6 +7,7 @@
 (tests/unit/test_configure.py checks it, with each setting's example).
 """
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,7 +15,20 @@ from tornado.httpserver import HTTPServer
 from traitlets.config import Config
 
 from .auth import TEMPLATES
-from .hubsecrets import COOKIE_SECRET, HUBCTL_TOKEN, INITIAL_ADMIN_PASSWORD, PROXY_TOKEN, ensure_secret, secret_path
+from .auth.oauth import CLASSES
+from .hubsecrets import (
+    COOKIE_SECRET,
+    CRYPT_KEY,
+    HUBCTL_TOKEN,
+    INITIAL_ADMIN_PASSWORD,
+    OAUTH_CLIENT_SECRET,
+    PROXY_TOKEN,
+    ensure_secret,
+    read_secret,
+    secret_path,
+)
+from .providers import GROUP_PROVIDERS, NATIVE
+from .settings import SettingsError
 
 # Requests to the hub (forms, REST) are small; tornado's default 100 MB cap lets
 # one request echo megabytes into pages and logs. Notebook traffic goes to user
@@ -53,19 +67,101 @@ def _hub(s: Mapping[str, Any], c: Config) -> None:
     # SameSite=Lax on the login, session and _xsrf cookies: a cross-site POST
     # carries no hub credentials (JupyterHub passes cookie_options to all three).
     c.JupyterHub.tornado_settings = {"cookie_options": {"samesite": "Lax"}}
+    if s["public_url"]:
+        c.JupyterHub.public_url = s["public_url"]
     HTTPServer.configure(None, max_body_size=MAX_BODY_SIZE)
 
 
 def _login(s: Mapping[str, Any], c: Config) -> None:
-    """NativeAuthenticator: admins approve sign-ups; an invitation claims an account an admin made."""
-    c.JupyterHub.authenticator_class = "spawner.auth.PlatformAuthenticator"
+    auth = s["auth"]
     c.JupyterHub.template_paths = [TEMPLATES]  # ours first: NativeAuthenticator adds its own after
     c.Authenticator.admin_users = set(s["admin_users"])
-    c.Authenticator.allow_all = True  # approval (sign-up) or an invitation is the gate
+    if "allowed_users" in auth:
+        c.Authenticator.allowed_users = set(auth["allowed_users"])
+    if "blocked_users" in auth:
+        c.Authenticator.blocked_users = set(auth["blocked_users"])
+    if auth["provider"] == NATIVE:
+        _native(s, c)
+    else:
+        _provider(s, c)
+
+
+def _native(s: Mapping[str, Any], c: Config) -> None:
+    """NativeAuthenticator: admins approve sign-ups; an invitation claims an account an admin made."""
+    c.JupyterHub.authenticator_class = "spawner.auth.PlatformAuthenticator"
+    # approval (sign-up) or an invitation is the gate, unless only some names may sign in
+    c.Authenticator.allow_all = "allowed_users" not in s["auth"]
     c.PlatformAuthenticator.initial_admin = s["admin_users"][0] if s["admin_users"] else ""
     c.PlatformAuthenticator.initial_admin_password_file = secret_path(s["data_dir"], INITIAL_ADMIN_PASSWORD)
     c.NativeAuthenticator.minimum_password_length = 10
     c.NativeAuthenticator.check_common_password = True
+
+
+def client_secret(data_dir: str, environ: Mapping[str, str] = os.environ) -> str:
+    """The OAuth client secret: oauthenticator's own variable, else the hub's secrets file."""
+    secret = environ.get("OAUTH_CLIENT_SECRET", "").strip() or read_secret(secret_path(data_dir, OAUTH_CLIENT_SECRET))
+    if not secret:
+        raise SettingsError(
+            f"auth: the provider's client secret is missing: run scripts/hub-secret {OAUTH_CLIENT_SECRET} "
+            "(kept mode 600 in the hub's data volume) or set OAUTH_CLIENT_SECRET in .env"
+        )
+    return secret
+
+
+def _provider(s: Mapping[str, Any], c: Config) -> None:
+    """oauthenticator: the provider signs people in; its groups become the hub's at every login."""
+    auth, cls = s["auth"], CLASSES[s["auth"]["provider"]]
+    c.JupyterHub.authenticator_class = cls
+    t = c[cls.__name__]
+    t.client_id = auth["client_id"]
+    t.client_secret = client_secret(s["data_dir"])
+    if s["public_url"]:  # else each request's own address, as the browser (or its tunnel) sees the hub
+        t.oauth_callback_url = s["public_url"] + "hub/oauth_callback"
+    if "scopes" in auth:
+        t.scope = auth["scopes"]
+    # auth_state keeps the provider's tokens, so that groups can be read again
+    # (at each spawn, and after refresh_age) without a new sign-in.
+    c.Authenticator.enable_auth_state = True
+    c.CryptKeeper.keys = [ensure_secret(secret_path(s["data_dir"], CRYPT_KEY))]
+    t.refresh_pre_spawn = True
+    t.auth_refresh_age = auth["refresh_age"]
+    if auth["provider"] in GROUP_PROVIDERS:
+        t.manage_groups = True
+        t.allowed_groups = set(auth.get("allowed_groups", ()))
+        t.admin_groups = set(auth.get("admin_groups", ()))
+    PROVIDER_FIELDS[auth["provider"]](auth, t)
+
+
+def _oidc(auth: Mapping[str, Any], t: Config) -> None:
+    t.authorize_url, t.token_url, t.userdata_url = auth["authorize_url"], auth["token_url"], auth["userdata_url"]
+    t.issuer = auth.get("issuer", "")
+    t.username_claim = auth["username_claim"]
+    # auth_state holds the userinfo answer under "oauth_user"; a dotted claim reaches nested ones
+    t.auth_state_groups_key = f"oauth_user.{auth['groups_claim']}"
+
+
+def _github(auth: Mapping[str, Any], t: Config) -> None:
+    t.allowed_organizations = set(auth.get("organizations", ()))
+    t.populate_teams_in_auth_state = True  # teams ("org:team") are the groups
+    if "github_url" in auth:
+        t.github_url = auth["github_url"]
+
+
+def _gitlab(auth: Mapping[str, Any], t: Config) -> None:
+    t.allowed_gitlab_groups = set(auth.get("gitlab_groups", ()))
+    if "gitlab_url" in auth:
+        t.gitlab_url = auth["gitlab_url"]
+
+
+def _google(auth: Mapping[str, Any], t: Config) -> None:
+    if "hosted_domain" in auth:
+        t.hosted_domain = auth["hosted_domain"]
+        # the domain is the gate (oauthenticator checks it before anything else),
+        # unless only some of its users are named
+        t.allow_all = "allowed_users" not in auth
+
+
+PROVIDER_FIELDS = {"oidc": _oidc, "github": _github, "gitlab": _gitlab, "google": _google}
 
 
 def _services(s: Mapping[str, Any], c: Config) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from .providers import NATIVE, parse_auth
 from .sizes import parse_size
 
 GPU_MODES = ("device-requests", "runtime")  # how leased GPUs reach containers
@@ -96,6 +97,21 @@ def _quotas(value: Any) -> dict[str, int]:
     if not isinstance(value, dict):
         raise ValueError("expected group=N pairs")
     return {_str(group): _int(limit) for group, limit in value.items()}
+
+
+def _auth(value: Any) -> dict[str, Any]:
+    """A provider name, or its mapping (YAML in a variable)."""
+    if isinstance(value, str) and value.strip().startswith("{"):
+        value = yaml.safe_load(value)
+    return parse_auth(value)
+
+
+def _public_url(value: Any) -> str:
+    text = _str(value)
+    # The hub is served at the root (its base_url is /): an origin, no path.
+    if text and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?/?", text):
+        raise ValueError("expected an http(s) origin such as https://gpu.example.org/ (no path)")
+    return text.rstrip("/") + "/" if text else ""
 
 
 def _profiles(value: Any) -> list[dict]:
@@ -193,6 +209,18 @@ SCHEMA: dict[str, Setting] = {
     ),
     "idle_timeout": Setting(3600, _int, "Seconds of inactivity before a server is culled (0: never).", 7200),
     "log_level": Setting("info", _choice("debug", "info", "warning", "error"), "Hub log level.", "debug"),
+    "public_url": Setting(
+        "",
+        _public_url,
+        "The hub's URL as browsers reach it, behind a reverse proxy (empty: whatever URL the browser used).",
+        "https://gpu.example.org/",
+    ),
+    "auth": Setting(
+        {"provider": NATIVE},
+        _auth,
+        "Sign-in: native (the hub's own accounts) or an identity provider's mapping (spawner/providers.py).",
+        {"provider": "github", "client_id": "Iv1.0123", "organizations": ["mylab"]},
+    ),
 }
 
 

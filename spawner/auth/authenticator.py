@@ -5,9 +5,7 @@ import asyncio
 import contextlib
 import math
 import os
-import re
 import secrets
-import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -17,38 +15,15 @@ from nativeauthenticator.orm import UserInfo
 from tornado import web
 from traitlets import Any, Integer, TraitError, Unicode, default, validate
 
-from ..messages import shown
+from ..hubsecrets import store_secret
 from . import api, handlers, passwords
 from .invites import Invite
+from .names import UsernameRule
 
 
-def write_private(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
-    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:
-        f.write(text + "\n")
-    os.chmod(path, 0o600)  # the file may predate us with a wider mode
-
-
-class PlatformAuthenticator(NativeAuthenticator):
+class PlatformAuthenticator(UsernameRule, NativeAuthenticator):
     """Sign-up waits for an admin's approval; accounts an admin creates are
     claimed only through a one-time invitation (``hubctl users add``)."""
-
-    username_max_length = Integer(
-        32,
-        config=True,
-        help="""Longest username (the default username_pattern is built from it).
-
-        e.g. c.PlatformAuthenticator.username_max_length = 24
-        """,
-    )
-
-    @default("username_pattern")
-    def _default_username_pattern(self):
-        return rf"[a-z0-9][a-z0-9._-]{{0,{self.username_max_length - 1}}}"
-
-    @default("username_regex")  # JupyterHub compiles the pattern only when it is set
-    def _default_username_regex(self):
-        return re.compile(self.username_pattern)
 
     invite_expires_in = Integer(
         7 * 24 * 3600,
@@ -116,33 +91,6 @@ class PlatformAuthenticator(NativeAuthenticator):
         if proposal.value:
             raise TraitError(f"PlatformAuthenticator does not support NativeAuthenticator.{proposal.trait.name}")
         return proposal.value
-
-    # -- names ---------------------------------------------------------------
-    def normalize_username(self, username):
-        # NFKC first, so that look-alike forms (full-width, ligatures) fold too.
-        return super().normalize_username(unicodedata.normalize("NFKC", username))
-
-    def validate_username(self, username):
-        # fullmatch: JupyterHub's own check is re.match, which a trailing "\n" passes.
-        return super().validate_username(username) and bool(self.username_regex.fullmatch(username))
-
-    @property
-    def username_rule(self) -> str:
-        if self.username_pattern != self._default_username_pattern():
-            return f"a username must match the pattern {self.username_pattern}"
-        return (
-            f"a username is 1 to {self.username_max_length} characters: lower-case letters, digits, "
-            "'.', '_' or '-', starting with a letter or digit"
-        )
-
-    def name_problem(self, name: str) -> str | None:
-        """Why ``name`` cannot be stored as a username, or None."""
-        normal = self.normalize_username(name)
-        if normal != name and self.validate_username(normal):
-            return f"{shown(name)} is not in normal form: use {normal!r}"
-        if not self.validate_username(name):
-            return f"{shown(name)} is not a valid username: {self.username_rule}"
-        return None
 
     # -- passwords -----------------------------------------------------------
     def password_problem(self, password: str) -> str | None:
@@ -212,7 +160,7 @@ class PlatformAuthenticator(NativeAuthenticator):
         password = secrets.token_urlsafe(18)
         hashed = await self.hash_password(password)
         # The file first: never an account whose password nobody has.
-        write_private(self.initial_admin_password_file, password)
+        store_secret(self.initial_admin_password_file, password)
         self.db.add(UserInfo(username=self.initial_admin, password=hashed, is_authorized=True))
         self.db.commit()
         self.log.info("Created admin %r; its password is in %s", self.initial_admin, self.initial_admin_password_file)

@@ -6,7 +6,8 @@ import re
 import sys
 import urllib.parse
 
-from ..hubsecrets import INITIAL_ADMIN_PASSWORD, secret_path
+from ..hubsecrets import INITIAL_ADMIN_PASSWORD, read_secret, secret_path
+from ..providers import NATIVE, callback_url
 from . import envs, gpus, workspaces
 from .api import ApiError, HubApi
 from .output import table
@@ -80,6 +81,19 @@ def cmd_users_invite(api: HubApi, args) -> str:
     return _invite(api, args.name, args.expires_in)
 
 
+def cmd_users_link(api: HubApi, args) -> str:
+    """After a switch to an identity provider: its NAME signs in as the existing account NAME."""
+    names = [u["name"] for u in api.get("/users")] if args.all else args.names
+    if not names:
+        return "nothing to link: name users, or --all"
+    lines = []
+    for name in names:
+        result = api.request("POST", f"/provider-links/{_quote(name)}", {})
+        note = "its hub password is removed" if result["had_password"] else "it had no hub password"
+        lines.append(f"linked {name}: the provider's {name} signs in as this account ({note})")
+    return "\n".join(lines)
+
+
 def cmd_users_remove(api: HubApi, args) -> str:
     user = api.get(f"/users/{_quote(args.name)}")
     if user.get("server") or user.get("pending"):
@@ -127,14 +141,21 @@ def cmd_servers_stop(api: HubApi, args) -> str:
 
 
 def cmd_first_admin(api: HubApi, args) -> str:
-    """How to log in as the first admin, which the hub creates at its first start."""
+    """How the first admin signs in: the hub's own account (created at its first
+    start), or the identity provider, whose callback URL is printed to register."""
+    auth = api.settings["auth"]
+    if auth["provider"] != NATIVE:
+        admins = ", ".join(api.settings["admin_users"] + [f"group {g}" for g in auth.get("admin_groups", [])])
+        return (
+            f"sign-in: through the {auth['provider']} provider; admins: {admins or 'none'}\n"
+            f"register this callback (redirect) URL with the provider for client {auth['client_id']!r}:\n"
+            f"  {callback_url(api.settings['public_url'], args.port)}\n"
+            "(through an SSH tunnel, use the same local port: ssh -L "
+            f"{args.port}:127.0.0.1:{args.port} <this-host>)"
+        )
     name = api.settings["admin_users"][0]
     path = secret_path(api.settings["data_dir"], INITIAL_ADMIN_PASSWORD)
-    try:
-        with open(path, encoding="utf-8") as f:
-            password = f.read().strip()
-    except FileNotFoundError:
-        password = ""
+    password = read_secret(path)
     if not password:
         return (
             f"the password of the first admin {name!r} is unknown: {path} is missing or empty "
@@ -172,6 +193,10 @@ def parser() -> argparse.ArgumentParser:
     ui.add_argument("name")
     ui.add_argument("--expires-in", **lifetime)
     ui.set_defaults(func=cmd_users_invite)
+    ul2 = users.add_parser("link", help="identity provider only: let its NAME sign in as the existing account NAME")
+    ul2.add_argument("names", nargs="*", metavar="NAME")
+    ul2.add_argument("--all", action="store_true", help="every existing account (trust the provider's names)")
+    ul2.set_defaults(func=cmd_users_link)
     ur = users.add_parser("remove")
     ur.add_argument("name")
     ur.set_defaults(func=cmd_users_remove)
@@ -189,7 +214,8 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("name")
     st.set_defaults(func=cmd_servers_stop)
 
-    fa = sub.add_parser("first-admin", help="print the first admin's initial password (used by make up)")
+    fa = sub.add_parser("first-admin", help="how the first admin signs in: password or provider callback (make up)")
+    fa.add_argument("--port", type=int, default=8000, help="the hub's port on the host (HUB_PORT)")
     fa.set_defaults(func=cmd_first_admin)
 
     gpus.add_parser(sub)

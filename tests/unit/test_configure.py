@@ -90,8 +90,9 @@ def test_each_direct_setting_lands_on_its_trait(defaults, tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMA))
-def test_apply_uses_every_setting(name, defaults, tmp_path):
+def test_apply_uses_every_setting(name, defaults, tmp_path, monkeypatch):
     """Changing any one setting changes the configuration: apply ignores none."""
+    monkeypatch.setenv("OAUTH_CLIENT_SECRET", "s3cret")  # the auth example names a provider
     changed = configured({**defaults, name: example(name, tmp_path)})
     assert flat(changed) != flat(configured(defaults)), f"apply() ignores the setting {name!r}"
 

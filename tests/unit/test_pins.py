@@ -17,10 +17,10 @@ from .pinfile import floor_problems, parse_pins, read_pins
 REPO = Path(__file__).resolve().parents[2]
 # Which pins must carry a floor, per file (issue 7, "Vulnerable pins"):
 # jupyterhub everywhere it is installed, JupyterLab and jupyter_server in both
-# single-user images. The production image pins jupyterhub through the
+# single-user images; oauthenticator in the hub (issue 9). The production image pins jupyterhub through the
 # jupyterhub-singleuser metapackage, whose version is jupyterhub's.
 FLOORED = {
-    "images/hub/requirements.txt": {"jupyterhub"},
+    "images/hub/requirements.txt": {"jupyterhub", "oauthenticator"},
     "environment.yml": {"jupyterhub"},
     "images/singleuser-standin/requirements.txt": {"jupyterhub", "jupyterlab", "jupyter-server"},
     "images/singleuser/base-environment.yml": {"jupyterhub-singleuser", "jupyterlab", "jupyter-server"},

@@ -91,7 +91,9 @@ def interpolation_default(value: str) -> str:
 
 def test_compose_passes_every_setting():
     """data_dir aside: compose mounts the hub's data volume at its default."""
-    passed = {k[len("GPUHUB_") :].lower() for k in compose_hub()["environment"]} - {"settings_file"}
+    environment = compose_hub()["environment"]
+    assert set(environment) - {k for k in environment if k.startswith("GPUHUB_")} == {"OAUTH_CLIENT_SECRET"}
+    passed = {k[len("GPUHUB_") :].lower() for k in environment if k.startswith("GPUHUB_")} - {"settings_file"}
     wanted = set(SCHEMA) - {"data_dir"}
     missing = [f"GPUHUB_{name.upper()}: ${{GPUHUB_{name.upper()}:-}}" for name in sorted(wanted - passed)]
     assert not missing, f"add to the hub's environment in docker-compose.yml: {missing}"
