@@ -138,6 +138,8 @@ def _oidc(auth: Mapping[str, Any], t: Config) -> None:
     t.username_claim = auth["username_claim"]
     # auth_state holds the userinfo answer under "oauth_user"; a dotted claim reaches nested ones
     t.auth_state_groups_key = f"oauth_user.{auth['groups_claim']}"
+    if "login_service" in auth:
+        t.login_service = auth["login_service"]
 
 
 def _github(auth: Mapping[str, Any], t: Config) -> None:

@@ -63,6 +63,7 @@ PROVIDERS: dict[str, dict[str, tuple[Callable[[Any], Any], str]]] = {
         "userdata_url": (_url, "userinfo endpoint, as the hub reaches it"),
         "username_claim": (_text, "userinfo claim holding the username"),
         "groups_claim": (_text, "userinfo claim holding the list of groups"),
+        "login_service": (_text, "what the sign-in button names, e.g. University SSO"),
     },
     "github": {
         "organizations": (_names, "GitHub organisations (or org:team) whose members may sign in"),

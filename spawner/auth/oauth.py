@@ -143,7 +143,10 @@ class ProviderLogin(UsernameRule):
 class OIDCAuthenticator(ProviderLogin, GenericOAuthenticator):
     """Any OpenID Connect provider (Keycloak, Azure AD, Okta, CILogon...)."""
 
-    login_service = "your lab's sign-in"
+    @default("login_service")
+    def _default_login_service(self):
+        return "your lab's account"  # the button reads "Sign in with your lab's account"
+
     issuer = Unicode(
         "",
         config=True,
