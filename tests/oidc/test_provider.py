@@ -1,0 +1,270 @@
+"""The test identity provider alone (tests/oidc/provider), as the hub will meet
+it: real Chromium through its login and consent pages, the back channel with
+requests, a real container on a Docker network of its own."""
+
+import base64
+import hashlib
+import json
+import secrets
+import uuid
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+import requests
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from spawner.labels import LABEL_DEPLOYMENT
+from tests.deployment import PORT, PREFIX
+from tests.oidc.idp import TOKEN, USERINFO, TestProvider, build
+
+pytestmark = pytest.mark.integration
+
+NAME = f"{PREFIX}-oidc"  # the provider's container and its network
+IDP_PORT = PORT + 600
+# Nothing listens there: the browser's arrival is caught by Playwright.
+REDIRECT_URI = f"http://127.0.0.1:{PORT + 601}/hub/oauth_callback"
+PASSWORD = {"ada": uuid.uuid4().hex, "mallory": uuid.uuid4().hex}
+USERS = {
+    "ada": {"password": PASSWORD["ada"], "preferred_username": "Dana.Smith", "name": "Ada L.",
+            "email": "ada@example.org", "groups": ["lab", "bigjobs"]},
+    # A hostile name the hub must normalise or refuse; the provider hands it over as it is.
+    "mallory": {"password": PASSWORD["mallory"], "preferred_username": "../etc bad name!", "groups": []},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def idp(docker_client):
+    labels = {LABEL_DEPLOYMENT: PREFIX}
+    provider = TestProvider(
+        docker_client, NAME, NAME, "idp", IDP_PORT, "hub", secrets.token_hex(16), [REDIRECT_URI], USERS, labels=labels
+    )
+    provider.remove()  # leftovers of an interrupted run
+    for network in docker_client.networks.list(names=[NAME]):
+        network.remove()
+    network = docker_client.networks.create(NAME, labels=labels)
+    try:
+        provider.start()
+        provider.wait_ready()
+        yield provider
+    finally:
+        provider.remove()
+        network.remove()
+
+
+@pytest.fixture
+def clean_idp(idp):
+    """The module's provider, its faults cleared and its users' groups as configured."""
+    idp.set_faults()
+    for user, claims in USERS.items():
+        idp.set_groups(user, claims["groups"])
+    return idp
+
+
+def authorize(page, idp, user: str, password: str, decision: str = "allow") -> dict:
+    """Log in and decide in the browser; return the redirect's query and the PKCE verifier."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    arrived = []
+
+    def callback(route):
+        arrived.append(route.request.url)
+        route.fulfill(status=200, content_type="text/plain", body="the client's callback")
+
+    page.route(lambda url: url.startswith(REDIRECT_URI), callback)
+    params = {
+        "client_id": idp.client_id, "response_type": "code", "scope": "openid profile email groups",
+        "redirect_uri": REDIRECT_URI, "state": state, "nonce": nonce,
+        "code_challenge": challenge, "code_challenge_method": "S256",
+    }  # fmt: skip
+    page.goto(f"{idp.authorize_url}?{urlencode(params)}")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("#login")
+    page.click(f"#{decision}")
+    page.wait_for_url(lambda url: url.startswith(REDIRECT_URI))
+    query = {key: values[0] for key, values in parse_qs(urlsplit(arrived[-1]).query).items()}
+    assert query.pop("state") == state
+    return {**query, "verifier": verifier, "nonce": nonce}
+
+
+def exchange(idp, code: str, verifier: str, secret: str | None = None) -> requests.Response:
+    return requests.post(
+        idp.url(TOKEN),
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier,
+        },
+        auth=(idp.client_id, secret or idp.client_secret),
+        timeout=10,
+    )
+
+
+def login_tokens(page, idp, user: str) -> dict:
+    """The token response of a full login of ``user``; its nonce added."""
+    result = authorize(page, idp, user, PASSWORD[user])
+    r = exchange(idp, result["code"], result["verifier"])
+    assert r.status_code == 200, r.text
+    return {**r.json(), "nonce": result["nonce"]}
+
+
+def userinfo(idp, access_token: str) -> dict:
+    r = requests.get(idp.url(USERINFO), headers={"Authorization": f"Bearer {access_token}"}, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def b64json(part: str) -> dict:
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def verified_claims(idp, id_token: str) -> dict:
+    """The ID token's claims, its RS256 signature checked against the provider's JWKS."""
+    header, payload, signature = id_token.split(".")
+    assert b64json(header)["alg"] == "RS256"
+    jwks = requests.get(idp.url("/jwks"), timeout=10).json()["keys"]
+    (jwk,) = [key for key in jwks if key["kid"] == b64json(header)["kid"]]
+    number = lambda field: int.from_bytes(base64.urlsafe_b64decode(jwk[field] + "=="), "big")  # noqa: E731
+    key = rsa.RSAPublicNumbers(number("e"), number("n")).public_key()
+    key.verify(
+        base64.urlsafe_b64decode(signature + "=="), f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256()
+    )
+    return b64json(payload)
+
+
+def test_discovery_names_the_endpoints_the_helper_gives(idp):
+    meta = requests.get(idp.url("/.well-known/openid-configuration"), timeout=10).json()
+    assert meta["issuer"] == idp.issuer
+    assert meta["authorization_endpoint"] == idp.authorize_url
+    assert meta["token_endpoint"] == idp.url(TOKEN)
+    assert meta["userinfo_endpoint"] == idp.url(USERINFO)
+    assert {"openid", "profile", "email", "groups"} <= set(meta["scopes_supported"])
+    assert {"preferred_username", "name", "email", "groups"} <= set(meta["claims_supported"])
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+
+
+def test_other_containers_reach_the_provider_by_its_alias(idp, docker_client):
+    url = f"{idp.internal_url}/.well-known/openid-configuration"
+    fetch = f"fetch('{url}').then((r) => r.json()).then((m) => console.log(m.token_endpoint))"
+    out = docker_client.containers.run(build(docker_client), ["node", "-e", fetch], network=idp.network, remove=True)
+    # Discovery follows the Host header: from the hub's side the endpoints are the helper's container-facing ones.
+    assert out.decode().strip() == idp.token_url
+
+
+@pytest.mark.parametrize("user", sorted(USERS))
+def test_code_flow_in_chromium_gives_the_users_claims_at_userinfo(clean_idp, page, user):
+    result = authorize(page, clean_idp, user, PASSWORD[user])
+    assert result["iss"] == clean_idp.issuer
+    tokens = exchange(clean_idp, result["code"], result["verifier"])
+    assert tokens.status_code == 200, tokens.text
+    tokens = tokens.json()
+    assert tokens["token_type"] == "Bearer" and tokens["expires_in"] > 3000
+    claims = verified_claims(clean_idp, tokens["id_token"])
+    assert (claims["aud"], claims["iss"], claims["sub"]) == (clean_idp.client_id, clean_idp.issuer, user)
+    assert claims["nonce"] == result["nonce"]
+    expected = {key: value for key, value in USERS[user].items() if key != "password"}
+    assert userinfo(clean_idp, tokens["access_token"]) == {"sub": user, **expected}
+
+
+def test_the_code_is_refused_without_its_pkce_verifier(clean_idp, page):
+    result = authorize(page, clean_idp, "ada", PASSWORD["ada"])
+    r = exchange(clean_idp, result["code"], secrets.token_urlsafe(48))
+    assert (r.status_code, r.json()["error"]) == (400, "invalid_grant")
+
+
+def test_changed_groups_show_at_the_next_userinfo(clean_idp, page):
+    access_token = login_tokens(page, clean_idp, "ada")["access_token"]
+    clean_idp.set_groups("ada", ["lab", "new-group"])
+    assert userinfo(clean_idp, access_token)["groups"] == ["lab", "new-group"]
+    clean_idp.set_groups("ada", [])
+    assert userinfo(clean_idp, access_token)["groups"] == []
+
+
+def test_wrong_client_secret_is_invalid_client_and_leaves_the_code_usable(clean_idp, page):
+    result = authorize(page, clean_idp, "ada", PASSWORD["ada"])
+    r = exchange(clean_idp, result["code"], result["verifier"], secret="not-the-secret")
+    assert (r.status_code, r.json()["error"]) == (401, "invalid_client")
+    assert exchange(clean_idp, result["code"], result["verifier"]).status_code == 200
+
+
+def test_bad_password_shows_the_login_form_again_with_an_error(clean_idp, page):
+    page.goto(f"{clean_idp.authorize_url}?" + urlencode({
+        "client_id": clean_idp.client_id, "response_type": "code", "scope": "openid", "redirect_uri": REDIRECT_URI,
+    }))  # fmt: skip
+    for user in ("ada", "nobody", "<script>alert(1)</script>"):
+        page.fill("input[name=username]", user)
+        page.fill("input[name=password]", "wrong")
+        with page.expect_navigation() as navigation:
+            page.click("#login")
+        assert navigation.value.status == 200
+        assert page.inner_text("#error") == "Wrong username or password."
+        assert page.input_value("input[name=username]") == user  # the hostile one as text, not markup
+        assert page.locator("script").count() == 0
+    page.fill("input[name=password]", PASSWORD["ada"])
+    page.fill("input[name=username]", "ada")
+    page.click("#login")
+    assert page.locator("#allow").is_visible()
+
+
+def test_deny_sends_access_denied_to_the_client(clean_idp, page):
+    result = authorize(page, clean_idp, "ada", PASSWORD["ada"], decision="deny")
+    assert result["error"] == "access_denied" and "code" not in result
+
+
+@pytest.mark.parametrize("key", [None, "wrong-key"])
+def test_control_api_refuses_without_its_key_and_changes_nothing(clean_idp, page, key):
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    r = requests.put(clean_idp.url("/test/users/ada/groups"), json=["admins"], headers=headers, timeout=10)
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer"
+    r = requests.put(
+        clean_idp.url("/test/faults"), json={"id_token_audience": "someone-else"}, headers=headers, timeout=10
+    )
+    assert r.status_code == 401
+    tokens = login_tokens(page, clean_idp, "ada")
+    assert verified_claims(clean_idp, tokens["id_token"])["aud"] == clean_idp.client_id
+    assert userinfo(clean_idp, tokens["access_token"])["groups"] == USERS["ada"]["groups"]
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/test/users/ada/groups", {"not": "a list"}),
+        ("/test/users/ada/groups", ["lab", 3]),
+        ("/test/users/nobody/groups", ["lab"]),
+        ("/test/faults", {"id_token_audience": "anyone-at-all"}),
+        ("/test/faults", {"unknown_fault": True}),
+    ],
+)
+def test_control_api_refuses_bad_input(clean_idp, path, body):
+    headers = {"Authorization": f"Bearer {clean_idp.control_key}"}
+    r = requests.put(clean_idp.url(path), json=body, headers=headers, timeout=10)
+    assert r.status_code in (400, 404) and r.json()["error"], r.text
+
+
+def test_audience_fault_gives_id_tokens_of_the_other_client_until_cleared(clean_idp, page):
+    clean_idp.set_faults(id_token_audience=clean_idp.other_client_id)
+    tokens = login_tokens(page, clean_idp, "ada")
+    claims = verified_claims(clean_idp, tokens["id_token"])  # signed by the provider all the same
+    assert (claims["aud"], claims["sub"], claims["nonce"]) == (clean_idp.other_client_id, "ada", tokens["nonce"])
+    assert userinfo(clean_idp, tokens["access_token"])["sub"] == "ada"
+    clean_idp.set_faults()
+    page.context.clear_cookies()  # log in again, not through the provider's session
+    tokens = login_tokens(page, clean_idp, "ada")
+    assert verified_claims(clean_idp, tokens["id_token"])["aud"] == clean_idp.client_id
+
+
+def test_a_stopped_provider_refuses_connections_and_forgets_its_tokens(clean_idp, page):
+    access_token = login_tokens(page, clean_idp, "ada")["access_token"]
+    clean_idp.set_groups("ada", ["changed"])
+    clean_idp.stop()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(clean_idp.url("/.well-known/openid-configuration"), timeout=5)
+    clean_idp.start()
+    assert clean_idp.wait_ready()["issuer"] == clean_idp.issuer
+    r = requests.get(clean_idp.url(USERINFO), headers={"Authorization": f"Bearer {access_token}"}, timeout=10)
+    assert (r.status_code, r.json()["error"]) == (401, "invalid_token")
+    page.context.clear_cookies()
+    assert userinfo(clean_idp, login_tokens(page, clean_idp, "ada")["access_token"])["groups"] == ["lab", "bigjobs"]
