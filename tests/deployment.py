@@ -162,10 +162,16 @@ def new_users(session, stem: str, n: int) -> list[str]:
     return users
 
 
+def user_model(session, user: str) -> dict:
+    r = api(session, "GET", f"/users/{user}")
+    assert r.ok, f"GET /users/{user}: {r.status_code} {r.text[:300]}"
+    return r.json()
+
+
 def wait_stopped(session, user: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        model = api(session, "GET", f"/users/{user}").json()
+        model = user_model(session, user)
         if not model.get("server") and not model.get("pending"):
             return
         time.sleep(0.5)
@@ -175,7 +181,7 @@ def wait_stopped(session, user: str, timeout: float = 60) -> None:
 def wait_running(session, user: str, timeout: float = 120) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        model = api(session, "GET", f"/users/{user}").json()
+        model = user_model(session, user)
         if model.get("server") and not model.get("pending"):
             return model
         time.sleep(0.5)

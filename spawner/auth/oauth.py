@@ -7,6 +7,7 @@ import json
 import jwt
 from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.scopes import needs_scope
+from jupyterhub.utils import maybe_future
 from nativeauthenticator.orm import UserInfo
 from oauthenticator.generic import GenericOAuthenticator
 from oauthenticator.github import GitHubOAuthenticator
@@ -114,12 +115,12 @@ class ProviderLogin(UsernameRule):
         return model
 
     async def check_blocked_users(self, username, auth_model):
-        if not await super().check_blocked_users(username, auth_model):
+        if not await maybe_future(super().check_blocked_users(username, auth_model)):
             raise web.HTTPError(403, f"{username} may not sign in to this hub (blocked by an admin).")
         return True
 
     async def check_allowed(self, username, auth_model):
-        if await super().check_allowed(username, auth_model):
+        if await maybe_future(super().check_allowed(username, auth_model)):
             return True
         raise web.HTTPError(
             403,
@@ -128,7 +129,13 @@ class ProviderLogin(UsernameRule):
         )
 
     async def refresh_user(self, user, handler=None, **kwargs):
-        """A user the provider no longer allows must sign in again, and is then refused."""
+        """A user the provider no longer allows must sign in again, and is then refused.
+
+        An account that never signed in through the provider (one an admin made,
+        e.g. for hubctl's tokens) has nothing to refresh: it stays as it is.
+        """
+        if self.enable_auth_state and not await user.get_auth_state():
+            return True
         model = await super().refresh_user(user, handler, **kwargs)
         if isinstance(model, dict):
             try:
