@@ -89,18 +89,14 @@ def authorize(page, idp, user: str, password: str, decision: str = "allow") -> d
     return {**query, "verifier": verifier, "nonce": nonce}
 
 
-def exchange(idp, code: str, verifier: str, secret: str | None = None) -> requests.Response:
-    return requests.post(
-        idp.url(TOKEN),
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT_URI,
-            "code_verifier": verifier,
-        },
-        auth=(idp.client_id, secret or idp.client_secret),
-        timeout=10,
-    )
+def exchange(idp, code: str, verifier: str, secret: str | None = None, method: str = "basic") -> requests.Response:
+    """The code at the token endpoint, the client authenticated by HTTP Basic or,
+    as oauthenticator does by default, in the form (client_secret_post)."""
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier}
+    credentials = {"client_id": idp.client_id, "client_secret": secret or idp.client_secret}
+    if method == "post":
+        return requests.post(idp.url(TOKEN), data={**data, **credentials}, timeout=10)
+    return requests.post(idp.url(TOKEN), data=data, auth=tuple(credentials.values()), timeout=10)
 
 
 def login_tokens(page, idp, user: str) -> dict:
@@ -183,11 +179,13 @@ def test_changed_groups_show_at_the_next_userinfo(clean_idp, page):
     assert userinfo(clean_idp, access_token)["groups"] == []
 
 
-def test_wrong_client_secret_is_invalid_client_and_leaves_the_code_usable(clean_idp, page):
+@pytest.mark.parametrize("method", ["basic", "post"])
+def test_wrong_client_secret_is_invalid_client_and_leaves_the_code_usable(clean_idp, page, method):
     result = authorize(page, clean_idp, "ada", PASSWORD["ada"])
-    r = exchange(clean_idp, result["code"], result["verifier"], secret="not-the-secret")
+    r = exchange(clean_idp, result["code"], result["verifier"], secret="not-the-secret", method=method)
     assert (r.status_code, r.json()["error"]) == (401, "invalid_client")
-    assert exchange(clean_idp, result["code"], result["verifier"]).status_code == 200
+    r = exchange(clean_idp, result["code"], result["verifier"], method=method)
+    assert r.status_code == 200 and r.json()["access_token"], r.text
 
 
 def test_bad_password_shows_the_login_form_again_with_an_error(clean_idp, page):
@@ -205,6 +203,28 @@ def test_bad_password_shows_the_login_form_again_with_an_error(clean_idp, page):
         assert page.locator("script").count() == 0
     page.fill("input[name=password]", PASSWORD["ada"])
     page.fill("input[name=username]", "ada")
+    page.click("#login")
+    assert page.locator("#allow").is_visible()
+
+
+def test_a_login_form_posted_by_another_site_is_refused(clean_idp, page):
+    """Login CSRF: another site's page submits the attacker's credentials into
+    the victim's pending sign-in; the interaction cookie (SameSite=Lax) stays home."""
+    page.goto(f"{clean_idp.authorize_url}?" + urlencode({
+        "client_id": clean_idp.client_id, "response_type": "code", "scope": "openid", "redirect_uri": REDIRECT_URI,
+    }))  # fmt: skip
+    interaction_url = page.url
+    login_url = interaction_url + "/login"
+    evil = f"""<form method="post" action="{login_url}"><input name="username" value="mallory">
+        <input name="password" value="{PASSWORD["mallory"]}"></form><script>document.forms[0].submit()</script>"""
+    page.route("http://evil.test/**", lambda route: route.fulfill(status=200, content_type="text/html", body=evil))
+    with page.expect_navigation(url=login_url) as navigation:
+        page.goto("http://evil.test/")
+    assert navigation.value.status == 400
+    assert "interaction session id cookie not found" in page.inner_text("#error")
+    page.goto(interaction_url)  # the victim's own sign-in goes on, as the victim
+    page.fill("input[name=username]", "ada")
+    page.fill("input[name=password]", PASSWORD["ada"])
     page.click("#login")
     assert page.locator("#allow").is_visible()
 

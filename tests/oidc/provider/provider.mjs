@@ -63,8 +63,8 @@ const client = {
   redirect_uris: required('IDP_REDIRECT_URIS').split(',').map((uri) => uri.trim()).filter(Boolean),
   grant_types: ['authorization_code', 'refresh_token'],
   response_types: ['code'],
-  // oidc-provider takes one method per client: the hub's setting must match.
-  token_endpoint_auth_method: process.env.IDP_TOKEN_AUTH_METHOD || 'client_secret_basic',
+  // oidc-provider accepts client_secret_post for it too (oauthenticator's default).
+  token_endpoint_auth_method: 'client_secret_basic',
 };
 if (client.client_id === otherClientId) fail('IDP_CLIENT_ID and IDP_OTHER_CLIENT_ID must differ');
 
