@@ -61,7 +61,7 @@ def clean_idp(idp):
     return idp
 
 
-def authorize(page, idp, user: str, password: str, decision: str = "allow") -> dict:
+def authorize(page, idp, user: str, password: str, decision: str = "allow", **extra: str) -> dict:
     """Log in and decide in the browser; return the redirect's query and the PKCE verifier."""
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
@@ -76,7 +76,7 @@ def authorize(page, idp, user: str, password: str, decision: str = "allow") -> d
     params = {
         "client_id": idp.client_id, "response_type": "code", "scope": "openid profile email groups",
         "redirect_uri": REDIRECT_URI, "state": state, "nonce": nonce,
-        "code_challenge": challenge, "code_challenge_method": "S256",
+        "code_challenge": challenge, "code_challenge_method": "S256", **extra,
     }  # fmt: skip
     page.goto(f"{idp.authorize_url}?{urlencode(params)}")
     page.fill("input[name=username]", user)
@@ -99,9 +99,9 @@ def exchange(idp, code: str, verifier: str, secret: str | None = None, method: s
     return requests.post(idp.url(TOKEN), data=data, auth=tuple(credentials.values()), timeout=10)
 
 
-def login_tokens(page, idp, user: str) -> dict:
+def login_tokens(page, idp, user: str, **extra: str) -> dict:
     """The token response of a full login of ``user``; its nonce added."""
-    result = authorize(page, idp, user, PASSWORD[user])
+    result = authorize(page, idp, user, PASSWORD[user], **extra)
     r = exchange(idp, result["code"], result["verifier"])
     assert r.status_code == 200, r.text
     return {**r.json(), "nonce": result["nonce"]}
@@ -145,7 +145,10 @@ def test_discovery_names_the_endpoints_the_helper_gives(idp):
 def test_other_containers_reach_the_provider_by_its_alias(idp, docker_client):
     url = f"{idp.internal_url}/.well-known/openid-configuration"
     fetch = f"fetch('{url}').then((r) => r.json()).then((m) => console.log(m.token_endpoint))"
-    out = docker_client.containers.run(build(docker_client), ["node", "-e", fetch], network=idp.network, remove=True)
+    out = docker_client.containers.run(
+        build(docker_client), ["node", "-e", fetch], name=f"{NAME}-probe", labels=idp.labels, network=idp.network,
+        remove=True,
+    )  # fmt: skip
     # Discovery follows the Host header: from the hub's side the endpoints are the helper's container-facing ones.
     assert out.decode().strip() == idp.token_url
 
@@ -177,6 +180,22 @@ def test_changed_groups_show_at_the_next_userinfo(clean_idp, page):
     assert userinfo(clean_idp, access_token)["groups"] == ["lab", "new-group"]
     clean_idp.set_groups("ada", [])
     assert userinfo(clean_idp, access_token)["groups"] == []
+
+
+def test_a_refresh_token_gives_a_new_access_token_that_sees_changed_groups(clean_idp, page):
+    # oidc-provider grants offline_access only with prompt=consent.
+    scope = "openid profile groups offline_access"
+    tokens = login_tokens(page, clean_idp, "ada", scope=scope, prompt="consent")
+    clean_idp.set_groups("ada", ["after-refresh"])
+    r = requests.post(
+        clean_idp.url(TOKEN),
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=(clean_idp.client_id, clean_idp.client_secret),
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["access_token"] != tokens["access_token"]
+    assert userinfo(clean_idp, r.json()["access_token"])["groups"] == ["after-refresh"]
 
 
 @pytest.mark.parametrize("method", ["basic", "post"])
@@ -248,20 +267,24 @@ def test_control_api_refuses_without_its_key_and_changes_nothing(clean_idp, page
     assert userinfo(clean_idp, tokens["access_token"])["groups"] == USERS["ada"]["groups"]
 
 
-@pytest.mark.parametrize(
-    "path, body",
-    [
-        ("/test/users/ada/groups", {"not": "a list"}),
-        ("/test/users/ada/groups", ["lab", 3]),
-        ("/test/users/nobody/groups", ["lab"]),
-        ("/test/faults", {"id_token_audience": "anyone-at-all"}),
-        ("/test/faults", {"unknown_fault": True}),
-    ],
-)
-def test_control_api_refuses_bad_input(clean_idp, path, body):
+def test_control_api_refuses_bad_input_and_changes_nothing(clean_idp, page):
+    bad = [
+        ("/test/users/ada/groups", {"not": "a list"}, 400),
+        ("/test/users/ada/groups", ["lab", 3], 400),
+        ("/test/users/nobody/groups", ["lab"], 404),
+        ("/test/users/%E0%A4/groups", ["lab"], 400),
+        ("/test/faults", {"id_token_audience": "anyone-at-all"}, 400),
+        ("/test/faults", {"id_token_audience": clean_idp.other_client_id, "unknown_fault": True}, 400),
+    ]
     headers = {"Authorization": f"Bearer {clean_idp.control_key}"}
-    r = requests.put(clean_idp.url(path), json=body, headers=headers, timeout=10)
-    assert r.status_code in (400, 404) and r.json()["error"], r.text
+    for path, body, status in bad:
+        r = requests.put(clean_idp.url(path), json=body, headers=headers, timeout=10)
+        assert (r.status_code, bool(r.json()["error"])) == (status, True), (path, body, r.text)
+    r = requests.put(clean_idp.url("/test/faults"), data="{", headers={**headers, "Content-Type": "application/json"})
+    assert r.status_code == 400 and "invalid JSON" in r.json()["error"]
+    tokens = login_tokens(page, clean_idp, "ada")
+    assert verified_claims(clean_idp, tokens["id_token"])["aud"] == clean_idp.client_id
+    assert userinfo(clean_idp, tokens["access_token"])["groups"] == USERS["ada"]["groups"]
 
 
 def test_audience_fault_gives_id_tokens_of_the_other_client_until_cleared(clean_idp, page):

@@ -225,7 +225,12 @@ async function control(ctx, path) {
   }
   const groups = path.match(/^\/test\/users\/([^/]+)\/groups$/);
   if (groups) {
-    const id = decodeURIComponent(groups[1]);
+    let id;
+    try {
+      id = decodeURIComponent(groups[1]);
+    } catch {
+      ctx.throw(400, 'the user id is not URL-encoded properly');
+    }
     if (!Object.hasOwn(users, id)) ctx.throw(404, `no user ${id}`);
     if (ctx.method !== 'PUT') ctx.throw(405);
     const value = await readJson(ctx);
