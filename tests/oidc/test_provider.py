@@ -113,22 +113,21 @@ def userinfo(idp, access_token: str) -> dict:
     return r.json()
 
 
-def b64json(part: str) -> dict:
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+def unb64(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
 def verified_claims(idp, id_token: str) -> dict:
     """The ID token's claims, its RS256 signature checked against the provider's JWKS."""
     header, payload, signature = id_token.split(".")
-    assert b64json(header)["alg"] == "RS256"
-    jwks = requests.get(idp.url("/jwks"), timeout=10).json()["keys"]
-    (jwk,) = [key for key in jwks if key["kid"] == b64json(header)["kid"]]
-    number = lambda field: int.from_bytes(base64.urlsafe_b64decode(jwk[field] + "=="), "big")  # noqa: E731
-    key = rsa.RSAPublicNumbers(number("e"), number("n")).public_key()
-    key.verify(
-        base64.urlsafe_b64decode(signature + "=="), f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256()
+    head = json.loads(unb64(header))
+    assert head["alg"] == "RS256"
+    (jwk,) = [key for key in requests.get(idp.url("/jwks"), timeout=10).json()["keys"] if key["kid"] == head["kid"]]
+    e, n = (int.from_bytes(unb64(jwk[field]), "big") for field in ("e", "n"))
+    rsa.RSAPublicNumbers(e, n).public_key().verify(
+        unb64(signature), f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256()
     )
-    return b64json(payload)
+    return json.loads(unb64(payload))
 
 
 def test_discovery_names_the_endpoints_the_helper_gives(idp):
@@ -211,7 +210,7 @@ def test_bad_password_shows_the_login_form_again_with_an_error(clean_idp, page):
     page.goto(f"{clean_idp.authorize_url}?" + urlencode({
         "client_id": clean_idp.client_id, "response_type": "code", "scope": "openid", "redirect_uri": REDIRECT_URI,
     }))  # fmt: skip
-    for user in ("ada", "nobody", "<script>alert(1)</script>"):
+    for user in ("ada", "nobody", '"><script>alert(1)</script>'):
         page.fill("input[name=username]", user)
         page.fill("input[name=password]", "wrong")
         with page.expect_navigation() as navigation:
@@ -259,7 +258,10 @@ def test_control_api_refuses_without_its_key_and_changes_nothing(clean_idp, page
     r = requests.put(clean_idp.url("/test/users/ada/groups"), json=["admins"], headers=headers, timeout=10)
     assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer"
     r = requests.put(
-        clean_idp.url("/test/faults"), json={"id_token_audience": "someone-else"}, headers=headers, timeout=10
+        clean_idp.url("/test/faults"),
+        json={"id_token_audience": clean_idp.other_client_id},
+        headers=headers,
+        timeout=10,
     )
     assert r.status_code == 401
     tokens = login_tokens(page, clean_idp, "ada")
@@ -280,7 +282,9 @@ def test_control_api_refuses_bad_input_and_changes_nothing(clean_idp, page):
     for path, body, status in bad:
         r = requests.put(clean_idp.url(path), json=body, headers=headers, timeout=10)
         assert (r.status_code, bool(r.json()["error"])) == (status, True), (path, body, r.text)
-    r = requests.put(clean_idp.url("/test/faults"), data="{", headers={**headers, "Content-Type": "application/json"})
+    r = requests.put(
+        clean_idp.url("/test/faults"), data="{", headers={**headers, "Content-Type": "application/json"}, timeout=10
+    )
     assert r.status_code == 400 and "invalid JSON" in r.json()["error"]
     tokens = login_tokens(page, clean_idp, "ada")
     assert verified_claims(clean_idp, tokens["id_token"])["aud"] == clean_idp.client_id
