@@ -20,7 +20,7 @@ from tests.oidc.idp import TOKEN, USERINFO, TestProvider, build
 
 pytestmark = pytest.mark.integration
 
-NAME = f"{PREFIX}-oidc"  # the provider's container and its network
+NAME = f"{PREFIX}-idp-alone"  # the provider's container and its network (test_login.py's are PREFIX-oidc*)
 IDP_PORT = PORT + 600
 # Nothing listens there: the browser's arrival is caught by Playwright.
 REDIRECT_URI = f"http://127.0.0.1:{PORT + 601}/hub/oauth_callback"
@@ -41,7 +41,8 @@ def idp(docker_client):
     )
     provider.remove()  # leftovers of an interrupted run
     for network in docker_client.networks.list(names=[NAME]):
-        network.remove()
+        if network.name == NAME:  # the engine's name filter also matches longer names
+            network.remove()
     network = docker_client.networks.create(NAME, labels=labels)
     try:
         provider.start()
