@@ -106,13 +106,12 @@ class TestProvider:
         redirect_uris: list[str],
         users: dict[str, dict],
         *,
-        token_auth_method: str = "client_secret_basic",
         other_client_id: str = "someone-else",
         labels: dict[str, str] | None = None,
     ):
         self.client, self.name, self.network, self.alias, self.port = client, name, network, alias, port
         self.client_id, self.client_secret, self.redirect_uris = client_id, client_secret, redirect_uris
-        self.users, self.token_auth_method, self.labels = users, token_auth_method, labels or {}
+        self.users, self.labels = users, labels or {}
         # The audience fault hands out ID tokens issued to this other registered client.
         self.other_client_id = other_client_id
         self.control_key = secrets.token_urlsafe(32)
@@ -145,7 +144,6 @@ class TestProvider:
                 "IDP_CLIENT_ID": self.client_id,
                 "IDP_CLIENT_SECRET": self.client_secret,
                 "IDP_REDIRECT_URIS": ",".join(self.redirect_uris),
-                "IDP_TOKEN_AUTH_METHOD": self.token_auth_method,
                 "IDP_OTHER_CLIENT_ID": self.other_client_id,
                 "IDP_USERS": json.dumps(self.users),
                 "IDP_CONTROL_KEY": self.control_key,

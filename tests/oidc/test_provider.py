@@ -20,7 +20,7 @@ from tests.oidc.idp import TOKEN, USERINFO, TestProvider, build
 
 pytestmark = pytest.mark.integration
 
-NAME = f"{PREFIX}-oidc"  # the provider's container and its network
+NAME = f"{PREFIX}-idp-alone"  # the provider's container and its network (test_login.py's are PREFIX-oidc*)
 IDP_PORT = PORT + 600
 # Nothing listens there: the browser's arrival is caught by Playwright.
 REDIRECT_URI = f"http://127.0.0.1:{PORT + 601}/hub/oauth_callback"
@@ -41,7 +41,8 @@ def idp(docker_client):
     )
     provider.remove()  # leftovers of an interrupted run
     for network in docker_client.networks.list(names=[NAME]):
-        network.remove()
+        if network.name == NAME:  # the engine's name filter also matches longer names
+            network.remove()
     network = docker_client.networks.create(NAME, labels=labels)
     try:
         provider.start()
@@ -61,7 +62,7 @@ def clean_idp(idp):
     return idp
 
 
-def authorize(page, idp, user: str, password: str, decision: str = "allow") -> dict:
+def authorize(page, idp, user: str, password: str, decision: str = "allow", **extra: str) -> dict:
     """Log in and decide in the browser; return the redirect's query and the PKCE verifier."""
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
@@ -76,7 +77,7 @@ def authorize(page, idp, user: str, password: str, decision: str = "allow") -> d
     params = {
         "client_id": idp.client_id, "response_type": "code", "scope": "openid profile email groups",
         "redirect_uri": REDIRECT_URI, "state": state, "nonce": nonce,
-        "code_challenge": challenge, "code_challenge_method": "S256",
+        "code_challenge": challenge, "code_challenge_method": "S256", **extra,
     }  # fmt: skip
     page.goto(f"{idp.authorize_url}?{urlencode(params)}")
     page.fill("input[name=username]", user)
@@ -89,23 +90,19 @@ def authorize(page, idp, user: str, password: str, decision: str = "allow") -> d
     return {**query, "verifier": verifier, "nonce": nonce}
 
 
-def exchange(idp, code: str, verifier: str, secret: str | None = None) -> requests.Response:
-    return requests.post(
-        idp.url(TOKEN),
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT_URI,
-            "code_verifier": verifier,
-        },
-        auth=(idp.client_id, secret or idp.client_secret),
-        timeout=10,
-    )
+def exchange(idp, code: str, verifier: str, secret: str | None = None, method: str = "basic") -> requests.Response:
+    """The code at the token endpoint, the client authenticated by HTTP Basic or,
+    as oauthenticator does by default, in the form (client_secret_post)."""
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier}
+    credentials = {"client_id": idp.client_id, "client_secret": secret or idp.client_secret}
+    if method == "post":
+        return requests.post(idp.url(TOKEN), data={**data, **credentials}, timeout=10)
+    return requests.post(idp.url(TOKEN), data=data, auth=tuple(credentials.values()), timeout=10)
 
 
-def login_tokens(page, idp, user: str) -> dict:
+def login_tokens(page, idp, user: str, **extra: str) -> dict:
     """The token response of a full login of ``user``; its nonce added."""
-    result = authorize(page, idp, user, PASSWORD[user])
+    result = authorize(page, idp, user, PASSWORD[user], **extra)
     r = exchange(idp, result["code"], result["verifier"])
     assert r.status_code == 200, r.text
     return {**r.json(), "nonce": result["nonce"]}
@@ -117,22 +114,21 @@ def userinfo(idp, access_token: str) -> dict:
     return r.json()
 
 
-def b64json(part: str) -> dict:
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+def unb64(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
 def verified_claims(idp, id_token: str) -> dict:
     """The ID token's claims, its RS256 signature checked against the provider's JWKS."""
     header, payload, signature = id_token.split(".")
-    assert b64json(header)["alg"] == "RS256"
-    jwks = requests.get(idp.url("/jwks"), timeout=10).json()["keys"]
-    (jwk,) = [key for key in jwks if key["kid"] == b64json(header)["kid"]]
-    number = lambda field: int.from_bytes(base64.urlsafe_b64decode(jwk[field] + "=="), "big")  # noqa: E731
-    key = rsa.RSAPublicNumbers(number("e"), number("n")).public_key()
-    key.verify(
-        base64.urlsafe_b64decode(signature + "=="), f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256()
+    head = json.loads(unb64(header))
+    assert head["alg"] == "RS256"
+    (jwk,) = [key for key in requests.get(idp.url("/jwks"), timeout=10).json()["keys"] if key["kid"] == head["kid"]]
+    e, n = (int.from_bytes(unb64(jwk[field]), "big") for field in ("e", "n"))
+    rsa.RSAPublicNumbers(e, n).public_key().verify(
+        unb64(signature), f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256()
     )
-    return b64json(payload)
+    return json.loads(unb64(payload))
 
 
 def test_discovery_names_the_endpoints_the_helper_gives(idp):
@@ -149,7 +145,10 @@ def test_discovery_names_the_endpoints_the_helper_gives(idp):
 def test_other_containers_reach_the_provider_by_its_alias(idp, docker_client):
     url = f"{idp.internal_url}/.well-known/openid-configuration"
     fetch = f"fetch('{url}').then((r) => r.json()).then((m) => console.log(m.token_endpoint))"
-    out = docker_client.containers.run(build(docker_client), ["node", "-e", fetch], network=idp.network, remove=True)
+    out = docker_client.containers.run(
+        build(docker_client), ["node", "-e", fetch], name=f"{NAME}-probe", labels=idp.labels, network=idp.network,
+        remove=True,
+    )  # fmt: skip
     # Discovery follows the Host header: from the hub's side the endpoints are the helper's container-facing ones.
     assert out.decode().strip() == idp.token_url
 
@@ -183,18 +182,36 @@ def test_changed_groups_show_at_the_next_userinfo(clean_idp, page):
     assert userinfo(clean_idp, access_token)["groups"] == []
 
 
-def test_wrong_client_secret_is_invalid_client_and_leaves_the_code_usable(clean_idp, page):
+def test_a_refresh_token_gives_a_new_access_token_that_sees_changed_groups(clean_idp, page):
+    # oidc-provider grants offline_access only with prompt=consent.
+    scope = "openid profile groups offline_access"
+    tokens = login_tokens(page, clean_idp, "ada", scope=scope, prompt="consent")
+    clean_idp.set_groups("ada", ["after-refresh"])
+    r = requests.post(
+        clean_idp.url(TOKEN),
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=(clean_idp.client_id, clean_idp.client_secret),
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["access_token"] != tokens["access_token"]
+    assert userinfo(clean_idp, r.json()["access_token"])["groups"] == ["after-refresh"]
+
+
+@pytest.mark.parametrize("method", ["basic", "post"])
+def test_wrong_client_secret_is_invalid_client_and_leaves_the_code_usable(clean_idp, page, method):
     result = authorize(page, clean_idp, "ada", PASSWORD["ada"])
-    r = exchange(clean_idp, result["code"], result["verifier"], secret="not-the-secret")
+    r = exchange(clean_idp, result["code"], result["verifier"], secret="not-the-secret", method=method)
     assert (r.status_code, r.json()["error"]) == (401, "invalid_client")
-    assert exchange(clean_idp, result["code"], result["verifier"]).status_code == 200
+    r = exchange(clean_idp, result["code"], result["verifier"], method=method)
+    assert r.status_code == 200 and r.json()["access_token"], r.text
 
 
 def test_bad_password_shows_the_login_form_again_with_an_error(clean_idp, page):
     page.goto(f"{clean_idp.authorize_url}?" + urlencode({
         "client_id": clean_idp.client_id, "response_type": "code", "scope": "openid", "redirect_uri": REDIRECT_URI,
     }))  # fmt: skip
-    for user in ("ada", "nobody", "<script>alert(1)</script>"):
+    for user in ("ada", "nobody", '"><script>alert(1)</script>'):
         page.fill("input[name=username]", user)
         page.fill("input[name=password]", "wrong")
         with page.expect_navigation() as navigation:
@@ -205,6 +222,28 @@ def test_bad_password_shows_the_login_form_again_with_an_error(clean_idp, page):
         assert page.locator("script").count() == 0
     page.fill("input[name=password]", PASSWORD["ada"])
     page.fill("input[name=username]", "ada")
+    page.click("#login")
+    assert page.locator("#allow").is_visible()
+
+
+def test_a_login_form_posted_by_another_site_is_refused(clean_idp, page):
+    """Login CSRF: another site's page submits the attacker's credentials into
+    the victim's pending sign-in; the interaction cookie (SameSite=Lax) stays home."""
+    page.goto(f"{clean_idp.authorize_url}?" + urlencode({
+        "client_id": clean_idp.client_id, "response_type": "code", "scope": "openid", "redirect_uri": REDIRECT_URI,
+    }))  # fmt: skip
+    interaction_url = page.url
+    login_url = interaction_url + "/login"
+    evil = f"""<form method="post" action="{login_url}"><input name="username" value="mallory">
+        <input name="password" value="{PASSWORD["mallory"]}"></form><script>document.forms[0].submit()</script>"""
+    page.route("http://evil.test/**", lambda route: route.fulfill(status=200, content_type="text/html", body=evil))
+    with page.expect_navigation(url=login_url) as navigation:
+        page.goto("http://evil.test/")
+    assert navigation.value.status == 400
+    assert "interaction session id cookie not found" in page.inner_text("#error")
+    page.goto(interaction_url)  # the victim's own sign-in goes on, as the victim
+    page.fill("input[name=username]", "ada")
+    page.fill("input[name=password]", PASSWORD["ada"])
     page.click("#login")
     assert page.locator("#allow").is_visible()
 
@@ -220,7 +259,10 @@ def test_control_api_refuses_without_its_key_and_changes_nothing(clean_idp, page
     r = requests.put(clean_idp.url("/test/users/ada/groups"), json=["admins"], headers=headers, timeout=10)
     assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer"
     r = requests.put(
-        clean_idp.url("/test/faults"), json={"id_token_audience": "someone-else"}, headers=headers, timeout=10
+        clean_idp.url("/test/faults"),
+        json={"id_token_audience": clean_idp.other_client_id},
+        headers=headers,
+        timeout=10,
     )
     assert r.status_code == 401
     tokens = login_tokens(page, clean_idp, "ada")
@@ -228,20 +270,26 @@ def test_control_api_refuses_without_its_key_and_changes_nothing(clean_idp, page
     assert userinfo(clean_idp, tokens["access_token"])["groups"] == USERS["ada"]["groups"]
 
 
-@pytest.mark.parametrize(
-    "path, body",
-    [
-        ("/test/users/ada/groups", {"not": "a list"}),
-        ("/test/users/ada/groups", ["lab", 3]),
-        ("/test/users/nobody/groups", ["lab"]),
-        ("/test/faults", {"id_token_audience": "anyone-at-all"}),
-        ("/test/faults", {"unknown_fault": True}),
-    ],
-)
-def test_control_api_refuses_bad_input(clean_idp, path, body):
+def test_control_api_refuses_bad_input_and_changes_nothing(clean_idp, page):
+    bad = [
+        ("/test/users/ada/groups", {"not": "a list"}, 400),
+        ("/test/users/ada/groups", ["lab", 3], 400),
+        ("/test/users/nobody/groups", ["lab"], 404),
+        ("/test/users/%E0%A4/groups", ["lab"], 400),
+        ("/test/faults", {"id_token_audience": "anyone-at-all"}, 400),
+        ("/test/faults", {"id_token_audience": clean_idp.other_client_id, "unknown_fault": True}, 400),
+    ]
     headers = {"Authorization": f"Bearer {clean_idp.control_key}"}
-    r = requests.put(clean_idp.url(path), json=body, headers=headers, timeout=10)
-    assert r.status_code in (400, 404) and r.json()["error"], r.text
+    for path, body, status in bad:
+        r = requests.put(clean_idp.url(path), json=body, headers=headers, timeout=10)
+        assert (r.status_code, bool(r.json()["error"])) == (status, True), (path, body, r.text)
+    r = requests.put(
+        clean_idp.url("/test/faults"), data="{", headers={**headers, "Content-Type": "application/json"}, timeout=10
+    )
+    assert r.status_code == 400 and "invalid JSON" in r.json()["error"]
+    tokens = login_tokens(page, clean_idp, "ada")
+    assert verified_claims(clean_idp, tokens["id_token"])["aud"] == clean_idp.client_id
+    assert userinfo(clean_idp, tokens["access_token"])["groups"] == USERS["ada"]["groups"]
 
 
 def test_audience_fault_gives_id_tokens_of_the_other_client_until_cleared(clean_idp, page):

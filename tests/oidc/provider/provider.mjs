@@ -63,8 +63,8 @@ const client = {
   redirect_uris: required('IDP_REDIRECT_URIS').split(',').map((uri) => uri.trim()).filter(Boolean),
   grant_types: ['authorization_code', 'refresh_token'],
   response_types: ['code'],
-  // oidc-provider takes one method per client: the hub's setting must match.
-  token_endpoint_auth_method: process.env.IDP_TOKEN_AUTH_METHOD || 'client_secret_basic',
+  // oidc-provider accepts client_secret_post for it too (oauthenticator's default).
+  token_endpoint_auth_method: 'client_secret_basic',
 };
 if (client.client_id === otherClientId) fail('IDP_CLIENT_ID and IDP_OTHER_CLIENT_ID must differ');
 
@@ -225,7 +225,12 @@ async function control(ctx, path) {
   }
   const groups = path.match(/^\/test\/users\/([^/]+)\/groups$/);
   if (groups) {
-    const id = decodeURIComponent(groups[1]);
+    let id;
+    try {
+      id = decodeURIComponent(groups[1]);
+    } catch {
+      ctx.throw(400, 'the user id is not URL-encoded properly');
+    }
     if (!Object.hasOwn(users, id)) ctx.throw(404, `no user ${id}`);
     if (ctx.method !== 'PUT') ctx.throw(405);
     const value = await readJson(ctx);
