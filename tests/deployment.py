@@ -236,8 +236,8 @@ def hub_sql(sql: str, *params) -> list:
     return json.loads(out)
 
 
-def user_containers(client, user: str):
-    return client.containers.list(all=True, filters={"label": [f"{LABEL_DEPLOYMENT}={PREFIX}", f"{LABEL_USER}={user}"]})
+def user_containers(client, user: str, prefix: str = PREFIX):
+    return client.containers.list(all=True, filters={"label": [f"{LABEL_DEPLOYMENT}={prefix}", f"{LABEL_USER}={user}"]})
 
 
 def container_env(container) -> dict[str, str]:
