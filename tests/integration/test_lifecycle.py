@@ -142,7 +142,8 @@ def next_image(docker_client):
     docker_client.images.remove(tag, noprune=False)
 
 
-def test_make_upgrade_keeps_servers_running_and_the_next_start_uses_the_new_image(hub, docker_client, next_image):
+# next_image first: set up before the hub, removed after the hub and its containers.
+def test_make_upgrade_keeps_servers_running_and_the_next_start_uses_the_new_image(next_image, hub, docker_client):
     admin, users, containers = start_two_servers(hub, docker_client)
     [old_hub] = docker_client.containers.list(filters={"label": f"com.docker.compose.project={hub.prefix}"})
 
