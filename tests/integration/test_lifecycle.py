@@ -116,7 +116,7 @@ def test_make_down_stops_running_servers_through_the_hub_and_make_up_lets_users_
         assert exec_as_user(container, READ_FILES) == FILES
 
 
-def test_make_down_removes_servers_the_hub_does_not_know(hub, docker_client):
+def test_make_down_without_a_hub_removes_servers_by_label_and_the_next_hub_shows_them_stopped(hub, docker_client):
     admin, users, containers = start_two_servers(hub, docker_client)
     hub.run("scripts/compose", "stop", "hub")  # a hub that is down cannot stop anything
 
@@ -126,7 +126,8 @@ def test_make_down_removes_servers_the_hub_does_not_know(hub, docker_client):
         assert f"removed container {container.name} " in down
     assert not ours(docker_client, hub, "containers") and not ours(docker_client, hub, "networks")
 
-    make(hub, "up")
+    # An upgrade with no hub running backs up through a one-off container on the data volume.
+    assert "hub database backed up to /srv/jupyterhub/data/backups/" in make(hub, "upgrade")
     admin = hub.admin_api()
     for user in users:  # the hub saw the containers gone and recorded the servers stopped
         wait_stopped(admin, user)
@@ -151,6 +152,7 @@ def test_make_upgrade_keeps_servers_running_and_the_next_start_uses_the_new_imag
     out = make(upgraded, "upgrade")
     backed_up = re.search(r"hub database backed up to (/srv/jupyterhub/data/backups/jupyterhub-\S+\.sqlite)", out)
     assert backed_up and out.index("backed up") < out.index("JupyterHub is up"), out
+    assert "upgraded; 2 user server(s) kept running" in out
     [new_hub] = docker_client.containers.list(filters={"label": f"com.docker.compose.project={hub.prefix}"})
     assert new_hub.id != old_hub.id  # the hub was recreated...
     code, mode = new_hub.exec_run(["stat", "-c", "%a", backed_up.group(1)])
