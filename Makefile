@@ -4,7 +4,7 @@ export COMPOSE_PROJECT_NAME ?= gpuhub
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help up down images lint test test-unit test-conda test-gpu venv benchmark
+.PHONY: help up down upgrade images lint test test-unit test-conda test-gpu venv benchmark
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -13,13 +13,12 @@ up: ## Install what is missing (root, Debian/Ubuntu), build, start, create the f
 	@scripts/provision
 	@scripts/up
 
-# gpuhub.deployment: the label on everything a hub creates (spawner/labels.py).
-down: ## Stop the hub and every user server; keeps all data (volumes)
-	@scripts/compose down
-	@ids=$$(docker ps -aq --filter label=gpuhub.deployment=$${GPUHUB_PREFIX:-gpuhub}); \
-	 [ -z "$$ids" ] || docker rm -f $$ids >/dev/null
-	@ids=$$(docker network ls -q --filter label=gpuhub.deployment=$${GPUHUB_PREFIX:-gpuhub}); \
-	 [ -z "$$ids" ] || docker network rm $$ids >/dev/null
+down: ## Stop every user server (through the hub), then the hub and its network; keeps all data
+	@scripts/down
+
+upgrade: ## After git pull: back up the hub's database, rebuild, restart the hub; servers keep running
+	@scripts/provision
+	@scripts/upgrade
 
 images: ## Build the hub and stand-in images (falls back to a local Debian base)
 	@scripts/build-images

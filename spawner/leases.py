@@ -156,6 +156,29 @@ def check_count(value: object, what: str = "GPU count") -> int:
     return value  # type: ignore[return-value]
 
 
+def _candidates(inventory_ids: Sequence[str], leases: Sequence[Lease], shared: bool) -> list[str]:
+    """Devices a request may take, in the order it takes them: for an exclusive request the
+    devices no lease holds, for a shared one those nobody holds exclusively, least-loaded first."""
+    known = set(inventory_ids)
+    load = {gpu: 0 for gpu in inventory_ids}
+    exclusive: set[str] = set()
+    for lease in leases:
+        for gpu in lease.gpus:
+            if gpu in known:
+                load[gpu] += 1
+                if not lease.shared:
+                    exclusive.add(gpu)
+    if not shared:
+        return [gpu for gpu in inventory_ids if load[gpu] == 0]
+    candidates = [gpu for gpu in inventory_ids if gpu not in exclusive]
+    return sorted(candidates, key=lambda gpu: load[gpu])  # stable: ties keep inventory order
+
+
+def free_count(inventory_ids: Sequence[str], leases: Iterable[Lease], *, shared: bool = False) -> int:
+    """How many devices a request (exclusive or shared) could take now: what the spawn page shows."""
+    return len(_candidates(inventory_ids, list(leases), shared))
+
+
 def allocate(
     inventory_ids: Sequence[str], leases: Iterable[Lease], count: int, *, shared: bool = False
 ) -> tuple[str, ...]:
@@ -169,26 +192,37 @@ def allocate(
     if count == 0:
         return ()
     leases = list(leases)
-    known = set(inventory_ids)
-    load = {gpu: 0 for gpu in inventory_ids}
-    exclusive: set[str] = set()
-    for lease in leases:
-        for gpu in lease.gpus:
-            if gpu in known:
-                load[gpu] += 1
-                if not lease.shared:
-                    exclusive.add(gpu)
-    if shared:
-        candidates = [gpu for gpu in inventory_ids if gpu not in exclusive]
-        candidates.sort(key=lambda gpu: load[gpu])  # stable: ties keep inventory order
-    else:
-        candidates = [gpu for gpu in inventory_ids if load[gpu] == 0]
+    candidates = _candidates(inventory_ids, leases, shared)
     if len(candidates) < count:
+        known = set(inventory_ids)
         holders = [lease for lease in leases if known.intersection(lease.gpus)]
-        leased = sum(1 for gpu in inventory_ids if load[gpu])
+        leased = len({gpu for lease in holders for gpu in lease.gpus if gpu in known})
         raise NoGpuAvailable(count, len(inventory_ids), leased, holders)
     chosen = set(candidates[:count])
     return tuple(gpu for gpu in inventory_ids if gpu in chosen)
+
+
+def quota_of(
+    *, user_limit: int | None, group_limits: Mapping[str, int | None], groups: Iterable[str]
+) -> tuple[int | None, str]:
+    """(limit, where it comes from): the most generous of ``user_limit`` (everyone's) and the
+    limits of the user's groups; None is no limit."""
+    mine = [g for g in groups if g in group_limits]
+    limits = [user_limit] + [group_limits[g] for g in mine]
+    limit = None if None in limits else max(limits)  # type: ignore[type-var]
+    if limit is None or limit == user_limit:
+        return limit, "per-user limit"
+    return limit, "limit of group " + ", ".join(repr(g) for g in mine if group_limits[g] == limit)
+
+
+def over_quota(requested: int, limit: int | None, source: str) -> str | None:
+    """Why ``requested`` GPUs are above ``limit`` (from ``quota_of``), or None."""
+    if limit is None or requested <= limit:
+        return None
+    return (
+        f"You asked for {requested} GPU{'s' if requested != 1 else ''}, "
+        f"but your {source} is {limit} GPU{'s' if limit != 1 else ''}."
+    )
 
 
 def check_quota(
@@ -199,24 +233,12 @@ def check_quota(
     groups: Iterable[str],
     is_admin: bool,
 ) -> None:
-    """Raise QuotaExceeded when ``requested`` GPUs are above the user's limit.
-
-    The limit is the most generous of ``user_limit`` (applies to everyone) and
-    the limits of the user's groups; None means unlimited. Admins may exceed it.
-    """
+    """Raise QuotaExceeded when ``requested`` GPUs are above the user's limit (``quota_of``).
+    Admins may exceed it."""
     check_count(requested, "requested GPU count")
-    mine = [g for g in groups if g in group_limits]
-    limits = [user_limit] + [group_limits[g] for g in mine]
-    limit = None if None in limits else max(limits)  # type: ignore[type-var]
-    if limit is None or requested <= limit or is_admin:
-        return
-    source = "per-user limit"
-    if limit != user_limit:
-        source = "limit of group " + ", ".join(repr(g) for g in mine if group_limits[g] == limit)
-    raise QuotaExceeded(
-        f"You asked for {requested} GPU{'s' if requested != 1 else ''}, "
-        f"but your {source} is {limit} GPU{'s' if limit != 1 else ''}."
-    )
+    problem = over_quota(requested, *quota_of(user_limit=user_limit, group_limits=group_limits, groups=groups))
+    if problem and not is_admin:
+        raise QuotaExceeded(problem)
 
 
 def docker_gpu_config(

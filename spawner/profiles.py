@@ -143,11 +143,15 @@ def _normalize_profile(raw: Any, check: OverrideCheck | None = None) -> dict[str
         if not choices or sum(c["default"] for c in choices.values()) > 1:
             raise ProfileError(f"{where}: option {name!r} needs choices, at most one default")
         options[name] = {"display_name": str(option.get("display_name", name)), "choices": choices}
+    groups = raw.get("allowed_groups") or []
+    if isinstance(groups, str) or not isinstance(groups, Sequence) or not all(isinstance(g, str) and g for g in groups):
+        raise ProfileError(f"{where}: allowed_groups must be a list of group names, got {shown(groups)}")
     raw.update(
         slug=slug,
         description=str(raw.get("description", "")),
         default=bool(raw.get("default", False)),
         admin_only=bool(raw.get("admin_only", False)),
+        allowed_groups=list(groups),
         spawner_override=_override(raw, where, check),
         profile_options=options,
     )
@@ -308,29 +312,48 @@ def resolve_gpu_count(value: int | str, inventory_size: int) -> int:
     return int(value)
 
 
-def render_form(profiles: Sequence[Mapping[str, Any]], *, is_admin: bool) -> str:
-    """HTML for the spawn page: a radio per visible profile, a <select> per option."""
-    visible = [p for p in normalize_profiles(profiles) if is_admin or not p["admin_only"]]
+def render_form(profiles: Sequence[Mapping[str, Any]], *, is_admin: bool, offers: Sequence[Any] | None = None) -> str:
+    """HTML for the spawn page: a radio per visible profile, a <select> per option.
+
+    ``offers`` (``availability.offers``) say which profiles are shown, in order, with a
+    note (free GPUs, quota) and why one cannot start now: that one is shown disabled.
+    """
+    normalized = normalize_profiles(profiles)
+    if offers is None:
+        visible, status = [p for p in normalized if is_admin or not p["admin_only"]], {}
+    else:
+        status = {offer.slug: offer for offer in offers}
+        visible = [p for p in normalized if p["slug"] in status]
     if not visible:
         return "<p>No profile is available to you; ask an admin.</p>"
-    checked = next((p for p in visible if p["default"]), visible[0])["slug"]
+    startable = [p for p in visible if getattr(status.get(p["slug"]), "reason", None) is None] or visible
+    checked = next((p for p in startable if p["default"]), startable[0])["slug"]
     parts = ['<div class="gpuhub-profiles">']
     for profile in visible:
         slug = escape(profile["slug"])
-        mark = " checked" if profile["slug"] == checked else ""
+        offer = status.get(profile["slug"])
+        reason = offer.reason if offer else None
+        mark = " checked" if profile["slug"] == checked and not reason else ""
+        off = " disabled" if reason else ""
+        lines = [
+            f"<strong>{escape(profile['display_name'])}</strong>",
+            f"<small>{escape(profile['description'])}</small>",
+        ]
+        if offer and offer.note:
+            lines.append(f'<small class="gpuhub-gpus">{escape(offer.note)}</small>')
+        if reason:
+            lines.append(f'<small class="gpuhub-unavailable text-danger">Cannot start now: {escape(reason)}</small>')
         parts += [
-            '<div class="form-check mb-3">',
+            f'<div class="form-check mb-3{" text-muted" if reason else ""}">',
             f'<input class="form-check-input" type="radio" name="{PROFILE_FIELD}" '
-            f'id="profile-item-{slug}" value="{slug}"{mark}>',
-            f'<label class="form-check-label" for="profile-item-{slug}">'
-            f"<strong>{escape(profile['display_name'])}</strong>"
-            f"<br><small>{escape(profile['description'])}</small></label>",
+            f'id="profile-item-{slug}" value="{slug}"{mark}{off}>',
+            f'<label class="form-check-label" for="profile-item-{slug}">{"<br>".join(lines)}</label>',
         ]
         for name, option in profile["profile_options"].items():
             field = escape(f"{OPTION_FIELD_PREFIX}{profile['slug']}--{name}")
             parts.append(
                 f'<div class="ms-4 mt-1"><label for="{field}">{escape(option["display_name"])}'
-                f'</label> <select class="form-select" name="{field}" id="{field}">'
+                f'</label> <select class="form-select" name="{field}" id="{field}"{off}>'
             )
             for key, choice in option["choices"].items():
                 sel = " selected" if key == _default_choice(option) else ""

@@ -20,7 +20,7 @@ from jupyterhub.utils import maybe_future
 from tornado import web
 from traitlets import Any, Bool, CaselessStrEnum, Dict, Int, List, TraitError, Unicode, Union, default, validate
 
-from . import inventory, leases, networks, overrides, profiles, workspaces
+from . import availability, inventory, leases, networks, overrides, profiles, workspaces
 from .labels import LABEL_ACCOUNT, owner_labels
 from .messages import shown
 from .names import WORKSPACE_VOLUME, safe_slug
@@ -288,12 +288,50 @@ class GPUDockerSpawner(DockerSpawner):
     def _default_read_only_volumes(self):
         return {self.shared_data: self.shared_data_mount} if self.shared_data else {}
 
+    hide_gpu_profiles_without_gpus = Bool(
+        True,
+        config=True,
+        help="""On a host without GPUs, leave the profiles that lease GPUs off the
+        spawn page; False shows them, disabled, with the reason. REST requests for
+        them are refused either way. e.g.
+        ``c.GPUDockerSpawner.hide_gpu_profiles_without_gpus = False``.
+        """,
+    )
+
     @default("options_form")
     def _default_options_form(self):
         async def options_form(spawner):
-            return profiles.render_form(await spawner._profiles(), is_admin=spawner.user.admin)
+            configured = await spawner._profiles()
+            offers = await spawner.offers(configured)
+            return profiles.render_form(configured, is_admin=spawner.user.admin, offers=offers)
 
         return options_form
+
+    async def offers(self, configured) -> list[availability.Offer]:
+        """The profiles this user may see now, each with its free GPUs, quota and, when it
+        cannot start, why (availability.offers); the spawn page shows the latter disabled."""
+        try:
+            devices = await self.gpu_inventory()
+        except ValueError as e:
+            raise self._site_error(f"gpu_ids: {e}") from None
+        groups = self._group_names()
+        gpus = availability.pool(
+            [gpu.id for gpu in devices],
+            await self.current_leases(),
+            user_limit=self.gpu_quota,
+            group_limits=self.gpu_group_quotas,
+            groups=groups,
+        )
+        return availability.offers(
+            configured,
+            gpus,
+            groups=groups,
+            is_admin=self.user.admin,
+            hide_gpu_profiles_without_gpus=self.hide_gpu_profiles_without_gpus,
+        )
+
+    def _group_names(self) -> list[str]:
+        return [group.name for group in self.user.groups]
 
     @default("options_from_form")
     def _default_options_from_form(self):
@@ -397,6 +435,9 @@ class GPUDockerSpawner(DockerSpawner):
         try:
             user_options, requested_image = self._split_image_request(configured, user_options)
             profile = profiles.validate_options(configured, user_options, is_admin=self.user.admin)
+            not_yours = availability.group_problem(profile, self._group_names(), is_admin=self.user.admin)
+            if not_yours:
+                raise _user_error(403, f"Profile {profile['slug']!r} is {not_yours}; ask an admin")
             settings = profiles.resolve_overrides(profile, user_options)
             if requested_image is not None:
                 settings["image"] = self._requested_image(requested_image)
@@ -405,7 +446,7 @@ class GPUDockerSpawner(DockerSpawner):
                 settings["gpus"],
                 user_limit=self.gpu_quota,
                 group_limits=self.gpu_group_quotas,
-                groups=[group.name for group in self.user.groups],
+                groups=self._group_names(),
                 is_admin=self.user.admin,
             )
             self._check_image(settings.get("image", self.image))

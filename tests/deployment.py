@@ -197,12 +197,13 @@ def invite_link(hubctl_output: str) -> str:
     return match.group(0)
 
 
-def create_user(name: str | None = None, *extra: str) -> tuple[str, str]:
-    """A user made as an admin makes one (hubctl users add NAME [extra...]), the
-    invitation accepted with a fresh password: (name, password)."""
+def create_user(name: str | None = None, *extra: str, on: Deployment = TEST) -> tuple[str, str]:
+    """A user made as an admin makes one (hubctl users add NAME [extra...]) on the
+    deployment ``on``, the invitation accepted with a fresh password: (name, password)."""
     name = name or f"u{uuid.uuid4().hex[:8]}"
     password = uuid.uuid4().hex
-    r = Browser(BASE_URL).accept_invite(invite_link(hubctl("users", "add", name, *extra).stdout), password)
+    link = invite_link(on.hubctl("users", "add", name, *extra).stdout)
+    r = Browser(on.base_url).accept_invite(link, password)
     assert r.status_code == 200 and "is set" in r.text, f"invitation of {name}: {r.status_code} {r.text[:500]}"
     return name, password
 
@@ -242,8 +243,8 @@ def hub_sql(sql: str, *params) -> list:
     return json.loads(out)
 
 
-def user_containers(client, user: str):
-    return client.containers.list(all=True, filters={"label": [f"{LABEL_DEPLOYMENT}={PREFIX}", f"{LABEL_USER}={user}"]})
+def user_containers(client, user: str, prefix: str = PREFIX):
+    return client.containers.list(all=True, filters={"label": [f"{LABEL_DEPLOYMENT}={prefix}", f"{LABEL_USER}={user}"]})
 
 
 def container_env(container) -> dict[str, str]:

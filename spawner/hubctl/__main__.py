@@ -4,6 +4,7 @@ import argparse
 import json
 import re
 import sys
+import time
 import urllib.parse
 
 from ..hubsecrets import INITIAL_ADMIN_PASSWORD, read_secret, secret_path
@@ -140,6 +141,50 @@ def cmd_servers_stop(api: HubApi, args) -> str:
     return f"server of {args.name} stopping"
 
 
+def _active_servers(api: HubApi) -> dict[tuple[str, str], dict]:
+    """Every server the hub has started or is starting: {(user, server name): its model}."""
+    found, offset, page = {}, 0, 200
+    while True:
+        users = api.get(f"/users?state=active&offset={offset}&limit={page}")
+        for user in users:
+            for name, server in (user.get("servers") or {}).items():
+                found[user["name"], name] = server
+        if len(users) < page:
+            return found
+        offset += page
+
+
+def _server_path(user: str, name: str) -> str:
+    return f"/users/{_quote(user)}/servers/{_quote(name)}" if name else f"/users/{_quote(user)}/server"
+
+
+def cmd_servers_stop_all(api: HubApi, args) -> str:
+    """Stop every server through the hub, so that its database records them stopped; wait for them."""
+    servers = _active_servers(api)
+    failed = []
+    for user, name in servers:
+        try:
+            api.request("DELETE", _server_path(user, name))
+        except ApiError as e:
+            failed.append(f"{user}{'/' + name if name else ''}: {e}")
+    deadline = time.monotonic() + args.timeout
+    left = set(servers)
+    while left and time.monotonic() < deadline:
+        time.sleep(1)
+        left &= set(_active_servers(api))
+    lines = [
+        f"stopped the server of {user}{'/' + name if name else ''}"
+        f" (profile {(server.get('user_options') or {}).get('profile') or 'default'})"
+        for (user, name), server in servers.items()
+        if (user, name) not in left
+    ]
+    if left:
+        failed += [f"{user}{'/' + name if name else ''}: still running after {args.timeout}s" for user, name in left]
+    if failed:
+        raise SystemExit("\n".join([*lines, *(f"ERROR: {line}" for line in failed)]))
+    return "\n".join(lines) or "no server was running"
+
+
 def cmd_first_admin(api: HubApi, args) -> str:
     """How the first admin signs in: the hub's own account (created at its first
     start), or the identity provider, whose callback URL is printed to register."""
@@ -213,6 +258,9 @@ def parser() -> argparse.ArgumentParser:
     st = servers.add_parser("stop")
     st.add_argument("name")
     st.set_defaults(func=cmd_servers_stop)
+    sa = servers.add_parser("stop-all", help="stop every server and wait (make down)")
+    sa.add_argument("--timeout", type=duration, default="120", help="how long to wait (default: 120s)")
+    sa.set_defaults(func=cmd_servers_stop_all)
 
     fa = sub.add_parser("first-admin", help="how the first admin signs in: password or provider callback (make up)")
     fa.add_argument("--port", type=int, default=8000, help="the hub's port on the host (HUB_PORT)")

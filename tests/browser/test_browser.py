@@ -30,8 +30,8 @@ def researcher(deployment, admin_api):
     wait_stopped(admin_api, name, timeout=120)
 
 
-def log_in(page, name: str, password: str) -> None:
-    page.goto(f"{BASE_URL}/hub/login")
+def log_in(page, name: str, password: str, base_url: str = BASE_URL) -> None:
+    page.goto(f"{base_url}/hub/login")
     page.fill("input[name=username]", name)
     page.fill("input[name=password]", password)
     with page.expect_navigation():
