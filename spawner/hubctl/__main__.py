@@ -7,7 +7,7 @@ import sys
 import urllib.parse
 
 from ..hubsecrets import INITIAL_ADMIN_PASSWORD, secret_path
-from . import envs, gpus, workspaces
+from . import envs, gpus, k8svalues, workspaces
 from .api import ApiError, HubApi
 from .output import table
 
@@ -195,13 +195,15 @@ def parser() -> argparse.ArgumentParser:
     gpus.add_parser(sub)
     envs.add_parser(sub)
     workspaces.add_parser(sub)
+    k8svalues.add_parser(sub)
     return p
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
-        print(args.func(HubApi(), args))
+        # a command that set needs_hub=False reads files only: it works where no hub runs
+        print(args.func(HubApi() if getattr(args, "needs_hub", True) else None, args))
     except ApiError as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 1
