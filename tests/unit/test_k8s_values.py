@@ -229,6 +229,7 @@ async def test_each_builtin_profile_renders_a_pod_with_its_gpus_shm_user_and_hom
     assert context["runAsUser"] == 1000 and context["runAsGroup"] == 100
     assert context["allowPrivilegeEscalation"] is False
     assert context["capabilities"] == {"drop": ["ALL"]}
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}
     assert manifest["spec"]["securityContext"]["fsGroup"] == 100
 
     home, _ = volume_at(manifest, HOME_MOUNT)
