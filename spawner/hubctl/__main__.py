@@ -1,4 +1,5 @@
-"""hubctl: the admin CLI. Runs inside the hub container (scripts/hubctl)."""
+"""hubctl: the admin CLI. Runs inside the hub container (scripts/hubctl); k8s-values,
+which reads files only, runs anywhere the package is installed."""
 
 import argparse
 import json

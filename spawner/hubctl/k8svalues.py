@@ -286,6 +286,8 @@ def render(values: Mapping[str, Any], notes: list[Note], source: str) -> str:
     lines = [
         f"# Zero to JupyterHub {CHART_VERSION} values, from {source} by `hubctl k8s-values`.",
         f"#   helm upgrade --install jupyterhub jupyterhub/jupyterhub --version {CHART_VERSION} --values FILE",
+        "# Carried over:",
+        *(f"#   {key} -> {where}" for key, where in CARRIED.items()),
         "# Not carried over:",
         *(f"#   {key}: {why}" for key, why in NOT_CARRIED.items()),
         *(f"#   {note}" for note in notes if note.key not in NOT_CARRIED),

@@ -164,6 +164,8 @@ def test_the_file_names_everything_that_did_not_carry_over():
     assert f"--version {CHART_VERSION}" in header
     for key in NOT_CARRIED:
         assert f"#   {key}: " in header
+    for key, where in CARRIED.items():
+        assert f"#   {key} -> {where}" in header
     assert "profile 'gpu-all': left out" in header and "PlatformAuthenticator" in header
     assert yaml.safe_load(text) == values
 
