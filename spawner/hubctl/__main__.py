@@ -8,8 +8,9 @@ import sys
 import urllib.parse
 
 from ..hubsecrets import INITIAL_ADMIN_PASSWORD, secret_path
-from . import envs, gpus, k8svalues, workspaces
+from . import envs, gpus, workspaces
 from .api import ApiError, HubApi
+from .k8svalues import add_parser as add_k8s_values_parser
 from .output import table
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -196,7 +197,7 @@ def parser() -> argparse.ArgumentParser:
     gpus.add_parser(sub)
     envs.add_parser(sub)
     workspaces.add_parser(sub)
-    k8svalues.add_parser(sub)
+    add_k8s_values_parser(sub)
     return p
 
 

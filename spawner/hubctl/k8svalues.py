@@ -200,6 +200,15 @@ def authenticator(settings: Mapping[str, Any], notes: list[Note]) -> dict[str, d
     ours (PlatformAuthenticator: invitations, the first admin made at start, the name
     rule, the login lockout) is not in that image: NativeAuthenticator stands in for it.
     """
+    # An identity provider's configuration holds secrets of the hub (its client secret, a key
+    # the hub makes): only the native sign-in is carried, written by the hub's own mapping.
+    provider = settings.get("auth", {}).get("provider", "native")
+    if provider != "native":
+        raise K8sValuesError(
+            f"auth: signing in through {provider!r} is not carried over: write hub.config for its "
+            "authenticator by hand (the chart's hub image has oauthenticator), with the client secret "
+            "in hub.existingSecret"
+        )
     c = Config()
     configure._login(settings, c)
     sections: dict[str, dict[str, Any]] = {}
@@ -303,14 +312,14 @@ def cmd_k8s_values(api, args) -> str:
     if args.settings:
         environ[SETTINGS_FILE_ENV] = args.settings
     try:
-        settings = load_settings(environ)
         with open(args.condarc, encoding="utf-8") as f:
             condarc = f.read()
-        values, notes = k8s_values(settings, condarc, all_gpus=args.all_gpus, home_size=args.home_size)
     except OSError as e:
         raise SystemExit(
             f"ERROR: cannot read the conda configuration {args.condarc}: {e.strerror} (--condarc)"
         ) from None
+    try:
+        values, notes = k8s_values(load_settings(environ), condarc, all_gpus=args.all_gpus, home_size=args.home_size)
     except (SettingsError, K8sValuesError) as e:
         raise SystemExit(f"ERROR: {e}") from None
     for note in notes:

@@ -348,6 +348,13 @@ def test_a_profile_the_hub_refuses_is_refused_with_the_hubs_message(override, me
         k8s_values(settings(profiles=site), CONDARC)
 
 
+def test_an_identity_provider_is_refused_without_touching_the_hubs_secrets(tmp_path):
+    site = {**settings(data_dir=str(tmp_path)), "auth": {"provider": "github", "client_id": "Iv1.0123"}}
+    with pytest.raises(K8sValuesError, match="auth: signing in through 'github' is not carried over"):
+        k8s_values(site, CONDARC)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_no_profile_left_is_an_error():
     site = [{"display_name": "All", "slug": "all", "spawner_override": {"gpus": "all"}}]
     with pytest.raises(K8sValuesError, match="no profile is left"):
