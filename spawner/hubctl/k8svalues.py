@@ -50,6 +50,8 @@ CARRIED = {
     "isolate_servers": "singleuser.networkPolicy",
     "idle_timeout": "cull",
     "log_level": "hub.config.JupyterHub.log_level",
+    "public_url": "hub.config.JupyterHub.public_url",
+    "auth": "hub.config (the native sign-in; an identity provider is refused)",
 }
 NOT_CARRIED = {
     "prefix": "names Docker objects; the chart names its own",
@@ -248,6 +250,8 @@ def k8s_values(
     profile_entries = profile_list(settings["profiles"], all_gpus, notes)
     hub: dict[str, Any] = {"config": authenticator(settings, notes)}
     hub["config"]["JupyterHub"]["log_level"] = settings["log_level"].upper()
+    if settings.get("public_url"):
+        hub["config"]["JupyterHub"]["public_url"] = settings["public_url"]
     hub["config"]["KubeSpawner"] = {
         "gid": USER_GID,
         # what the platform's cap_drop gives a container, and Docker's default seccomp profile
