@@ -1,4 +1,5 @@
-"""hubctl: the admin CLI. Runs inside the hub container (scripts/hubctl)."""
+"""hubctl: the admin CLI. Runs inside the hub container (scripts/hubctl); k8s-values,
+which reads files only, runs anywhere the package is installed."""
 
 import argparse
 import json
@@ -11,6 +12,7 @@ from ..hubsecrets import INITIAL_ADMIN_PASSWORD, read_secret, secret_path
 from ..providers import NATIVE, callback_url
 from . import envs, gpus, workspaces
 from .api import ApiError, HubApi
+from .k8svalues import add_parser as add_k8s_values_parser
 from .output import table
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -269,13 +271,15 @@ def parser() -> argparse.ArgumentParser:
     gpus.add_parser(sub)
     envs.add_parser(sub)
     workspaces.add_parser(sub)
+    add_k8s_values_parser(sub)
     return p
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
-        print(args.func(HubApi(), args))
+        # a command that set needs_hub=False reads files only: it works where no hub runs
+        print(args.func(HubApi() if getattr(args, "needs_hub", True) else None, args))
     except ApiError as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return 1
