@@ -110,19 +110,23 @@ def client_secret(data_dir: str, environ: Mapping[str, str] = os.environ) -> str
 
 def _provider(s: Mapping[str, Any], c: Config) -> None:
     """oauthenticator: the provider signs people in; its groups become the hub's at every login."""
-    auth, cls = s["auth"], CLASSES[s["auth"]["provider"]]
+    cls = CLASSES[s["auth"]["provider"]]
     c.JupyterHub.authenticator_class = cls
-    t = c[cls.__name__]
-    t.client_id = auth["client_id"]
-    t.client_secret = client_secret(s["data_dir"])
-    if s["public_url"]:  # else each request's own address, as the browser (or its tunnel) sees the hub
-        t.oauth_callback_url = s["public_url"] + "hub/oauth_callback"
-    if "scopes" in auth:
-        t.scope = auth["scopes"]
+    oauth_traits(s["auth"], s["public_url"], c[cls.__name__])
+    c[cls.__name__].client_secret = client_secret(s["data_dir"])
     # auth_state keeps the provider's tokens, so that groups can be read again
     # (at each spawn, and after refresh_age) without a new sign-in.
     c.Authenticator.enable_auth_state = True
     c.CryptKeeper.keys = [ensure_secret(secret_path(s["data_dir"], CRYPT_KEY))]
+
+
+def oauth_traits(auth: Mapping[str, Any], public_url: str, t: Config) -> None:
+    """The provider's traits that hold no secret, set on ``t`` (its class's section)."""
+    t.client_id = auth["client_id"]
+    if public_url:  # else each request's own address, as the browser (or its tunnel) sees the hub
+        t.oauth_callback_url = public_url + "hub/oauth_callback"
+    if "scopes" in auth:
+        t.scope = auth["scopes"]
     t.refresh_pre_spawn = True
     t.auth_refresh_age = auth["refresh_age"]
     if auth["provider"] in GROUP_PROVIDERS:

@@ -22,6 +22,8 @@ from jupyterhub.spawner import Spawner
 from traitlets.config import Config
 
 from .. import configure, profiles
+from ..auth.oauth import CLASSES
+from ..providers import NATIVE
 from ..settings import ENV_PREFIX, SCHEMA, SETTINGS_FILE_ENV, SettingsError, load_settings
 from ..sizes import parse_size
 from ..spawner import GPUDockerSpawner
@@ -202,15 +204,9 @@ def authenticator(settings: Mapping[str, Any], notes: list[Note]) -> dict[str, d
     ours (PlatformAuthenticator: invitations, the first admin made at start, the name
     rule, the login lockout) is not in that image: NativeAuthenticator stands in for it.
     """
-    # An identity provider's configuration holds secrets of the hub (its client secret, a key
-    # the hub makes): only the native sign-in is carried, written by the hub's own mapping.
-    provider = settings.get("auth", {}).get("provider", "native")
-    if provider != "native":
-        raise K8sValuesError(
-            f"auth: signing in through {provider!r} is not carried over: write hub.config for its "
-            "authenticator by hand (the chart's hub image has oauthenticator), with the client secret "
-            "in hub.existingSecret"
-        )
+    provider = settings["auth"]["provider"]
+    if provider != NATIVE:
+        return provider_authenticator(settings, notes)
     c = Config()
     configure._login(settings, c)
     sections: dict[str, dict[str, Any]] = {}
@@ -232,6 +228,39 @@ def authenticator(settings: Mapping[str, Any], notes: list[Note]) -> dict[str, d
     return sections
 
 
+# The chart's hub reads the client secret from this Kubernetes Secret (kubectl create secret ...).
+OAUTH_SECRET = {"name": "gpuhub-oauth", "key": "client-secret"}
+
+
+def provider_authenticator(settings: Mapping[str, Any], notes: list[Note]) -> dict[str, dict[str, Any]]:
+    """``hub.config`` for an identity provider: oauthenticator's own class (the chart's hub image
+    has it, not ours) with the hub's traits; the client secret stays in a Kubernetes Secret."""
+    ours = CLASSES[settings["auth"]["provider"]]
+    upstream = next(cls for cls in ours.__mro__ if cls.__module__.startswith("oauthenticator."))
+    c = Config()
+    configure.oauth_traits(settings["auth"], settings["public_url"], c[upstream.__name__])
+    traits = dict(c[upstream.__name__])
+    if traits.pop("issuer", ""):
+        notes.append(Note("auth.issuer", "not carried: the platform's ID-token issuer check is not in oauthenticator"))
+    notes.append(
+        Note(
+            "auth",
+            "the platform's username rule and its refusal of names that had a hub password are not carried; "
+            f"the client secret is read from the Secret {OAUTH_SECRET['name']} (key {OAUTH_SECRET['key']}): "
+            f"kubectl create secret generic {OAUTH_SECRET['name']} --from-literal={OAUTH_SECRET['key']}=...",
+        )
+    )
+    auth = settings["auth"]
+    users = {"admin_users": sorted(settings["admin_users"])}
+    users.update({key: sorted(auth[key]) for key in ("allowed_users", "blocked_users") if key in auth})
+    return {
+        "JupyterHub": {"authenticator_class": f"{upstream.__module__}.{upstream.__name__}"},
+        # the chart generates and keeps CryptKeeper.keys itself
+        "Authenticator": {**users, "enable_auth_state": True},
+        upstream.__name__: {k: sorted(v) if isinstance(v, (set, frozenset)) else v for k, v in traits.items()},
+    }
+
+
 def culler(idle_timeout: int) -> dict[str, Any]:
     """cull: as the hub's idle-culler service (configure), which culls admins' servers too."""
     if not idle_timeout:
@@ -249,6 +278,8 @@ def k8s_values(
     ]
     profile_entries = profile_list(settings["profiles"], all_gpus, notes)
     hub: dict[str, Any] = {"config": authenticator(settings, notes)}
+    if settings["auth"]["provider"] != NATIVE:  # oauthenticator reads OAUTH_CLIENT_SECRET itself
+        hub["extraEnv"] = {"OAUTH_CLIENT_SECRET": {"valueFrom": {"secretKeyRef": OAUTH_SECRET}}}
     hub["config"]["JupyterHub"]["log_level"] = settings["log_level"].upper()
     if settings.get("public_url"):
         hub["config"]["JupyterHub"]["public_url"] = settings["public_url"]

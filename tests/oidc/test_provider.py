@@ -21,9 +21,9 @@ from tests.oidc.idp import TOKEN, USERINFO, TestProvider, build
 pytestmark = pytest.mark.integration
 
 NAME = f"{PREFIX}-idp-alone"  # the provider's container and its network (test_login.py's are PREFIX-oidc*)
-IDP_PORT = PORT + 600
+IDP_PORT = PORT + 860
 # Nothing listens there: the browser's arrival is caught by Playwright.
-REDIRECT_URI = f"http://127.0.0.1:{PORT + 601}/hub/oauth_callback"
+REDIRECT_URI = f"http://127.0.0.1:{PORT + 861}/hub/oauth_callback"
 PASSWORD = {"ada": uuid.uuid4().hex, "mallory": uuid.uuid4().hex}
 USERS = {
     "ada": {"password": PASSWORD["ada"], "preferred_username": "Dana.Smith", "name": "Ada L.",

@@ -8,6 +8,7 @@ server that is never contacted, which KubeSpawner's constructor requires.
 """
 
 import asyncio
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ from tornado.httpserver import HTTPServer
 from traitlets.config import Config
 
 from spawner import profiles
+from spawner.auth.oauth import CLASSES
 from spawner.configure import apply
 from spawner.hubctl import __main__ as hubctl
 from spawner.hubctl.k8svalues import (
@@ -38,8 +40,10 @@ from spawner.hubctl.k8svalues import (
     k8s_values,
     render,
 )
+from spawner.providers import parse_auth
 from spawner.settings import DEFAULT_IMAGE, ENV_PREFIX, SCHEMA, load_settings
 
+from .test_providers import MINIMAL
 from .z2jhchart import (
     CHART_DIR,
     CHART_TEMPLATES,
@@ -354,11 +358,34 @@ def test_a_profile_the_hub_refuses_is_refused_with_the_hubs_message(override, me
         k8s_values(settings(profiles=site), CONDARC)
 
 
-def test_an_identity_provider_is_refused_without_touching_the_hubs_secrets(tmp_path):
-    site = {**settings(data_dir=str(tmp_path)), "auth": {"provider": "github", "client_id": "Iv1.0123"}}
-    with pytest.raises(K8sValuesError, match="auth: signing in through 'github' is not carried over"):
-        k8s_values(site, CONDARC)
-    assert list(tmp_path.iterdir()) == []
+@pytest.mark.parametrize("provider", ["oidc", "github", "gitlab", "google"])
+def test_an_identity_provider_is_oauthenticators_class_with_the_secret_in_a_kubernetes_secret(provider, tmp_path):
+    auth = parse_auth({**MINIMAL[provider], "allowed_users": ["ada"]})
+    site = {**settings(data_dir=str(tmp_path)), "auth": auth, "public_url": "https://gpu.example.org/"}
+    values, notes = k8s_values(site, CONDARC)
+    validate(values)
+    config = values["hub"]["config"]
+    module, name = config["JupyterHub"]["authenticator_class"].rsplit(".", 1)
+    upstream = getattr(importlib.import_module(module), name)
+    assert module.startswith("oauthenticator.") and issubclass(CLASSES[provider], upstream)
+    traits = config[name]
+    assert traits["client_id"] == auth["client_id"] and "client_secret" not in traits
+    assert traits["oauth_callback_url"] == "https://gpu.example.org/hub/oauth_callback"
+    assert set(traits) <= set(upstream.class_trait_names(config=True)), "a trait the chart's hub would not know"
+    assert config["Authenticator"]["enable_auth_state"] and config["Authenticator"]["allowed_users"] == ["ada"]
+    secret = values["hub"]["extraEnv"]["OAUTH_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"]
+    assert secret == {"name": "gpuhub-oauth", "key": "client-secret"}
+    assert [n for n in notes if n.key == "auth" and "kubectl create secret generic gpuhub-oauth" in n.why]
+    assert list(tmp_path.iterdir()) == []  # no secret of the hub read or made
+
+
+def test_oidc_groups_carry_and_the_issuer_check_is_named_as_not_carried():
+    auth = parse_auth({**MINIMAL["oidc"], "admin_groups": ["admins"], "issuer": "https://sso.example.org"})
+    values, notes = k8s_values({**settings(), "auth": auth}, CONDARC)
+    traits = values["hub"]["config"]["GenericOAuthenticator"]
+    assert traits["manage_groups"] and traits["allowed_groups"] == ["lab"] and traits["admin_groups"] == ["admins"]
+    assert traits["auth_state_groups_key"] == "oauth_user.groups" and "issuer" not in traits
+    assert [n for n in notes if n.key == "auth.issuer"]
 
 
 def test_no_profile_left_is_an_error():
