@@ -30,7 +30,7 @@ PROBE_TIMEOUT = 5
 
 def native_account(db, name: str) -> UserInfo | None:
     """The hub-password record of ``name``, if the hub ever had native accounts."""
-    if not inspect(db.bind).has_table(UserInfo.__tablename__):
+    if db is None or not inspect(db.bind).has_table(UserInfo.__tablename__):
         return None
     return UserInfo.find(db, name)
 
@@ -136,7 +136,8 @@ class ProviderLogin(UsernameRule):
             why = f"Your name at the identity provider, {shown(raw)}, cannot be a name here: {self.username_rule}."
             self.refuse(name, why)
             return None
-        if native_account(handler.db, name) is not None:
+        # handler.db: the hub's database (a handler without one has no native accounts to clash with)
+        if native_account(getattr(handler, "db", None), name) is not None:
             why = (
                 f"An account named {name} signs in with a password on this hub; it is not merged with your "
                 f"identity at the provider. An admin links them with: hubctl users link {name}"
@@ -199,13 +200,13 @@ class OIDCAuthenticator(ProviderLogin, GenericOAuthenticator):
         return await super().token_to_user(token_info)
 
     def check_id_token(self, id_token: str | None) -> None:
-        """Refuse an ID token issued to another client or by another issuer.
+        """Refuse an ID token issued to another client or by another issuer, or expired.
 
         The token came straight from the token endpoint over the hub's own
         connection, so, as OIDC Core 3.1.3.7 allows, its signature is not checked.
         """
-        if not id_token:
-            raise web.HTTPError(403, "The identity provider returned no ID token: is 'openid' in auth.scopes?")
+        if not id_token:  # a plain OAuth2 provider; an OIDC one returns it for the scope openid
+            return
         try:
             jwt.decode(
                 id_token,
