@@ -74,6 +74,6 @@ def test_make_up_with_a_bad_setting_names_it_and_leaves_no_hub_running(fresh):
     assert r.returncode != 0
     assert "gpuhub: cannot start: GPUHUB_AUTH: bad value for 'auth'" in r.stderr
     assert "auth.authorize_url is missing" in r.stderr and "Traceback" not in r.stderr
-    hub = ["--filter", f"label=com.docker.compose.project={fresh.prefix}", "--filter", "label=com.docker.compose.service=hub"]
-    state = bad.run("docker", "ps", "-a", *hub, "--format", "{{.Status}}").stdout
+    project, service = f"label=com.docker.compose.project={fresh.prefix}", "label=com.docker.compose.service=hub"
+    state = bad.run("docker", "ps", "-a", "--filter", project, "--filter", service, "--format", "{{.Status}}").stdout
     assert state.startswith("Exited"), state  # stopped, not restarting in a loop
