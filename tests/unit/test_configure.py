@@ -41,14 +41,6 @@ DIRECT = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _keep_httpserver_defaults():
-    """apply() sets a process-wide HTTPServer default: undo it after each test."""
-    saved = HTTPServer._save_configuration()
-    yield
-    HTTPServer._restore_configuration(saved)
-
-
 @pytest.fixture
 def data_dir(tmp_path):
     return tmp_path / "data"

@@ -14,7 +14,6 @@ import pytest
 from jupyterhub import orm
 from jupyterhub.app import JupyterHub
 from jupyterhub.crypto import CryptKeeper
-from tornado.httpserver import HTTPServer
 from traitlets.config import Config
 
 from spawner.auth.oauth import CLASSES, GitHubAuthenticator, github_teams
@@ -25,13 +24,6 @@ from spawner.settings import SettingsError, load_settings
 from .test_providers import MINIMAL
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _keep_httpserver_defaults():
-    saved = HTTPServer._save_configuration()
-    yield
-    HTTPServer._restore_configuration(saved)
 
 
 @pytest.fixture
