@@ -251,7 +251,7 @@ def first_cell(d: Deployment, user: str) -> float:
             page.wait_for_selector("text=/\\| Idle$/")  # the status bar: its kernel is up, else the run is lost
             page.locator(".jp-Notebook .jp-Cell .cm-content").first.fill("1+1")
             page.keyboard.press("Shift+Enter")
-            page.wait_for_selector(".jp-OutputArea-output:text-is('2')")
+            page.locator(".jp-OutputArea-output", has_text="2").first.wait_for()
             seconds = time.monotonic() - t0
             for text in dialogs:
                 print(f"  {d.name}: dismissed a JupyterLab dialog: {' '.join(text.split())[:200]}")
