@@ -156,11 +156,15 @@ class Deployment:
         return self.sh("scripts/compose", "logs", "--no-color", f"--tail={tail or 'all'}", check=False, timeout=60)
 
     def teardown(self, client: docker.DockerClient) -> None:
-        """Remove user containers (they hold the network), the project, then the user volumes."""
+        """Remove user containers (they hold the networks), the project, then the servers' own
+        networks (a server still running at the end leaves its network) and the user volumes."""
         for container in client.containers.list(all=True, filters={"name": self.prefix}):
             if container.name.startswith(self.prefix):
                 container.remove(force=True)
         self.sh("scripts/compose", "down", "--volumes", "--remove-orphans", check=False, timeout=120)
+        for network in client.networks.list(names=[self.prefix]):
+            if network.name.startswith(self.prefix + "-"):
+                network.remove()
         for volume in client.volumes.list(filters={"name": self.prefix}):
             if volume.name.startswith(self.prefix + "-"):
                 volume.remove(force=True)
