@@ -18,9 +18,9 @@ from dockerspawner import DockerSpawner
 from jupyterhub.traitlets import Callable
 from jupyterhub.utils import maybe_future
 from tornado import web
-from traitlets import Any, Bool, CaselessStrEnum, Dict, Int, List, TraitError, Unicode, Union, default, validate
+from traitlets import Any, Bool, CaselessStrEnum, Dict, Float, Int, List, TraitError, Unicode, Union, default, validate
 
-from . import availability, inventory, leases, networks, overrides, profiles, workspaces
+from . import availability, inventory, leases, networks, overrides, profiles, readiness, workspaces
 from .labels import LABEL_ACCOUNT, owner_labels
 from .messages import shown
 from .names import WORKSPACE_VOLUME, safe_slug
@@ -202,6 +202,23 @@ class GPUDockerSpawner(DockerSpawner):
         DataLoader workers on big hosts, e.g. ``c.GPUDockerSpawner.pids_limit = 16384``.
         """,
     )
+
+    ready_poll_interval = Float(
+        0.1,
+        config=True,
+        help="""Seconds between checks, after the container starts, of whether the
+        server's port accepts connections; start() returns when it does, so the
+        hub's own check (jittered backoff, up to seconds late) finds it up at
+        once. 0: leave it to the hub alone, as stock DockerSpawner does, e.g.
+        ``c.GPUDockerSpawner.ready_poll_interval = 0.25``.
+        """,
+    )
+
+    @validate("ready_poll_interval")
+    def _validate_ready_poll_interval(self, proposal):
+        if proposal.value < 0:
+            raise TraitError(f"ready_poll_interval must be 0 or more seconds, not {proposal.value}")
+        return proposal.value
 
     container_log_config = Dict(
         {"type": "json-file", "config": {"max-size": "10m", "max-file": "3"}},
@@ -657,7 +674,13 @@ class GPUDockerSpawner(DockerSpawner):
     async def start(self):
         self.spawn_events = []
         self._leased = ()
-        return await super().start()
+        ip, port = await super().start()
+        if self.ready_poll_interval:
+            await readiness.wait_for_port(ip, port, self.http_timeout, self.ready_poll_interval, self._running)
+        return ip, port
+
+    async def _running(self) -> bool:
+        return await self.poll() is None
 
     async def progress(self):
         sent = 0
