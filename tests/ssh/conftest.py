@@ -16,8 +16,9 @@ from pathlib import Path
 import docker
 import pytest
 
+from spawner.labels import LABEL_DEPLOYMENT, LABEL_USER
 from tests.browser.conftest import page, playwright  # noqa: F401 (the browser fixtures, for the journey)
-from tests.deployment import PORT, PREFIX, ROOT, TAG, api, user_containers, wait_running
+from tests.deployment import PORT, PREFIX, ROOT, TAG, api, wait_running
 
 GATEWAY_IMAGE = f"gpuhub/test-ssh-gateway:{TAG}"
 GATEWAY = f"{PREFIX}-ssh-gateway"
@@ -156,11 +157,9 @@ class SSH:
     def env(self) -> dict[str, str]:
         return {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
 
-    def run(self, *command: str, args=(), env=None, check: bool = True) -> subprocess.CompletedProcess:
+    def run(self, *command: str, args=(), env=None, check=True, timeout=SSH_TIMEOUT) -> subprocess.CompletedProcess:
         argv = ["ssh", *self.options(), *args, self.host, *command]
-        proc = subprocess.run(
-            argv, env={**self.env(), **(env or {})}, capture_output=True, text=True, timeout=SSH_TIMEOUT
-        )
+        proc = subprocess.run(argv, env={**self.env(), **(env or {})}, capture_output=True, text=True, timeout=timeout)
         if check:
             assert proc.returncode == 0, f"{' '.join(argv)}: {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
         return proc
@@ -176,11 +175,12 @@ class SSH:
         return subprocess.Popen(argv, env=self.env(), stderr=subprocess.PIPE, text=True)
 
 
-def start_with_key(admin, docker_client, user: str, key: Path) -> None:
+def start_with_key(admin, docker_client, user: str, key: Path, prefix: str = PREFIX) -> None:
     """Start ``user``'s server and put ``key`` in the workspace's authorized_keys, as a terminal would."""
     assert api(admin, "POST", f"/users/{user}/server").status_code in (201, 202)
     wait_running(admin, user)
-    [container] = user_containers(docker_client, user)
+    owned = {"label": [f"{LABEL_DEPLOYMENT}={prefix}", f"{LABEL_USER}={user}"]}
+    [container] = docker_client.containers.list(filters=owned)
     public = key.with_suffix(".pub").read_text().strip()
     script = f"umask 077 && mkdir -p ~/.ssh && printf '%s\\n' '{public}' >> ~/.ssh/authorized_keys"
     code, out = container.exec_run(["bash", "-c", script], user="1000")
