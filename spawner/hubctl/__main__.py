@@ -7,7 +7,7 @@ import sys
 import urllib.parse
 
 from ..hubsecrets import INITIAL_ADMIN_PASSWORD, secret_path
-from . import envs, gpus, workspaces
+from . import envs, gpus, ssh, workspaces
 from .api import ApiError, HubApi
 from .output import table
 
@@ -195,6 +195,7 @@ def parser() -> argparse.ArgumentParser:
     gpus.add_parser(sub)
     envs.add_parser(sub)
     workspaces.add_parser(sub)
+    ssh.add_parser(sub)
     return p
 
 

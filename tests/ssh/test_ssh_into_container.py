@@ -2,6 +2,7 @@
 laptop" says: the SSH tunnel to the hub, a token, scripts/ssh-config's Host
 block, then the real ssh/scp client with websocat as ProxyCommand."""
 
+import json
 import socket
 import subprocess
 import time
@@ -9,7 +10,7 @@ import time
 import pytest
 import requests
 
-from tests.deployment import api, new_users, user_containers, wait_running, wait_stopped
+from tests.deployment import api, hubctl, new_users, user_containers, wait_running, wait_stopped
 
 from .conftest import SSH, start_with_key, user_token
 
@@ -138,3 +139,24 @@ def test_a_token_without_access_to_the_server_is_refused(laptop, ssh, admin_api)
     proc = laptop(token).run("echo", "shell-reached", check=False)
     assert_no_shell(proc)
     assert "403" in proc.stderr
+
+
+def sessions_of(user: str) -> list[dict]:
+    return [row for row in json.loads(hubctl("ssh", "sessions", "--json").stdout) if row["user"] == user]
+
+
+def test_hubctl_shows_who_has_ssh_sessions_open(ssh, owner):
+    session = subprocess.Popen(["ssh", *ssh.options(), ssh.host, "sleep 60"], env=ssh.env(), stderr=subprocess.PIPE)
+    try:
+        deadline, rows = time.monotonic() + 30, []
+        while time.monotonic() < deadline and not rows:
+            rows = sessions_of(owner)
+        assert [row["session"] for row in rows] == ["jovyan@notty"], rows
+        assert rows[0]["since"].startswith(time.strftime("%Y-%m-%dT", time.gmtime()))
+    finally:
+        session.terminate()
+        session.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and sessions_of(owner):
+        time.sleep(0.5)
+    assert sessions_of(owner) == []
