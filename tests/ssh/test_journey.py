@@ -61,6 +61,19 @@ def spawn_from_form(page, base: str) -> list[str]:
     return page.evaluate("JSON.parse(sessionStorage.getItem('progress') || '[]')")
 
 
+# Opens a websocket from the page's JavaScript; what came of it: the first bytes received, or why not.
+OPEN_WEBSOCKET = """
+url => new Promise(resolve => {
+  const ws = new WebSocket(url);
+  ws.binaryType = "arraybuffer";
+  ws.onmessage = e => { resolve("received " + new TextDecoder().decode(e.data).slice(0, 8)); ws.close(); };
+  ws.onerror = () => resolve("error");
+  ws.onclose = () => resolve("closed");
+  setTimeout(() => resolve("timeout"), 20000);
+})
+"""
+
+
 def run_cell(page, source: str, expect: str) -> None:
     """Type ``source`` into the notebook's last cell, run it, wait for ``expect`` in an output."""
     cell = page.locator(".jp-Notebook .jp-Cell").last
@@ -103,6 +116,15 @@ def test_a_researchers_day_through_the_tunnel(page, tunnel, researcher, docker_c
     page.add_init_script(RECORD_PROGRESS)
     shown = spawn_from_form(page, base)
     assert any("ready" in message.lower() for message in shown), shown
+
+    # The SSH websocket answers a page of the hub's own origin (sshd's banner), never another site's page.
+    sshd = base.replace("http://", "ws://") + f"/user/{name}/sshd/"
+    assert page.evaluate(OPEN_WEBSOCKET, sshd) == "received SSH-2.0-"
+    attacker = page.context.new_page()
+    attacker.route("http://attacker.test/", lambda route: route.fulfill(content_type="text/html", body="<p>hi</p>"))
+    attacker.goto("http://attacker.test/")
+    assert attacker.evaluate(OPEN_WEBSOCKET, sshd) == "error"
+    attacker.close()
 
     # A notebook on the named kernel (the stand-in's python3), a cell run: the kernel websocket.
     page.locator('.jp-LauncherCard[data-category="Notebook"]', has_text="Python 3").first.click(timeout=60_000)
