@@ -54,10 +54,13 @@ class Snapshot:
     workspaces_taken: float = 0.0
 
 
-def gpu_state(client: docker.DockerClient, prefix: str, gpu_ids: list[str], nvml: Any = inventory.AUTO) -> Snapshot:
-    """Leases, counts and NVML usage now. Blocking: call it off the event loop."""
+def gpu_state(client: docker.DockerClient, gpu_ids: list[str], nvml: Any = inventory.AUTO) -> Snapshot:
+    """Leases, counts and NVML usage now. Blocking: call it off the event loop.
+
+    Leases of every container on the engine count, as the spawner counts them
+    when it allocates: a host's GPUs are one pool."""
     devices = [gpu.id for gpu in inventory.discover(gpu_ids, nvml=nvml)]
-    found = client.api.containers(all=True, filters={"label": [f"{LABEL_DEPLOYMENT}={prefix}", leases.LABEL_GPUS]})
+    found = client.api.containers(all=True, filters={"label": leases.LABEL_GPUS})
     held = leases.leases_from_containers([(c["Names"][0].lstrip("/"), c["Labels"]) for c in found])
     now = time.time()
     in_use = {gpu for lease in held for gpu in lease.gpus if gpu in devices}
@@ -165,9 +168,7 @@ def _client() -> docker.DockerClient:
 def install(prefix: str, gpu_ids: list[str]) -> PlatformCollector:
     """The collector of deployment ``prefix``, registered on JupyterHub's registry once per process."""
     if prefix not in _installed:
-        collector = PlatformCollector(
-            lambda: gpu_state(_client(), prefix, gpu_ids), lambda: workspace_bytes(_client(), prefix)
-        )
+        collector = PlatformCollector(lambda: gpu_state(_client(), gpu_ids), lambda: workspace_bytes(_client(), prefix))
         REGISTRY.register(collector)
         _installed[prefix] = collector
     return _installed[prefix]

@@ -209,12 +209,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="[usage %(asctime)s] %(message)s")
     db, client = connect(args.db), docker.from_env(timeout=60)
     log.info("GPU-hours ledger %s: resuming from %s", args.db, watermark(db))
-    while True:
-        try:
-            record(db, client, args.prefix)
-        except (docker.errors.DockerException, OSError) as e:  # the engine restarting: try again next round
-            log.warning("cannot read Docker now: %s", e)
-        time.sleep(args.every)
+    try:
+        while True:
+            try:
+                record(db, client, args.prefix)
+            except (docker.errors.DockerException, OSError) as e:  # the engine restarting: try again next round
+                log.warning("cannot read Docker now: %s", e)
+            time.sleep(args.every)
+    except KeyboardInterrupt:  # how the hub stops its services; an unfinished round was rolled back
+        log.info("stopped; the next start resumes from %s", watermark(db))
+    return 0
 
 
 if __name__ == "__main__":
