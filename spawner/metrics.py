@@ -62,7 +62,11 @@ def gpu_state(client: docker.DockerClient, gpu_ids: list[str], nvml: Any = inven
     devices = [gpu.id for gpu in inventory.discover(gpu_ids, nvml=nvml)]
     found = client.api.containers(all=True, filters={"label": leases.LABEL_GPUS})
     held = leases.leases_from_containers([(c["Names"][0].lstrip("/"), c["Labels"]) for c in found])
-    now = time.time()
+    return snapshot_of(devices, held, inventory.usage(nvml=nvml), time.time())
+
+
+def snapshot_of(devices: list[str], held: list[leases.Lease], usage: dict, now: float) -> Snapshot:
+    """The snapshot of ``devices`` with leases ``held`` and NVML's ``usage`` at ``now``."""
     in_use = {gpu for lease in held for gpu in lease.gpus if gpu in devices}
     ages = [(lease.user, gpu, now - lease.since.timestamp()) for lease in held if lease.since for gpu in lease.gpus]
     return Snapshot(
@@ -73,7 +77,7 @@ def gpu_state(client: docker.DockerClient, gpu_ids: list[str], nvml: Any = inven
         device_ids=devices,
         held=held,
         lease_ages=ages,
-        devices=inventory.usage(nvml=nvml),
+        devices=usage,
     )
 
 

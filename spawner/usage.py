@@ -29,8 +29,6 @@ from .leases import _parse_time
 log = logging.getLogger(__name__)
 
 LEDGER_FILE = "usage.sqlite"  # next to jupyterhub.sqlite in the data directory
-# Events reach Docker's log a moment after they happen: a window ends this much in the past.
-EVENT_LAG = 1.0
 BY = ("user", "group", "profile")
 
 _SCHEMA = """
@@ -124,16 +122,18 @@ def watermark(db: sqlite3.Connection) -> float | None:
     return row[0] if row else None
 
 
-def record(db: sqlite3.Connection, client: docker.DockerClient, prefix: str, now: float | None = None) -> float:
-    """Bring the ledger up to ``now`` (default: a moment ago) from Docker; return that moment."""
-    now = (time.time() - EVENT_LAG) if now is None else now
+def record(db: sqlite3.Connection, client: docker.DockerClient, prefix: str) -> float:
+    """Bring the ledger up to now from Docker; return the moment it is valid until."""
     since = watermark(db)
     ours = f"{LABEL_DEPLOYMENT}={prefix}"
+    containers = client.api.containers(all=True, filters={"label": [ours, LABEL_USER]})
+    # Docker logs a container's death before it leaves the listing: the events up to this
+    # moment say when each container missing above ended (read after the listing, for that).
+    now = time.time()
     events: Iterable[Mapping] = ()
     if since is not None and since < now:
         filters = {"type": "container", "label": [ours, LABEL_USER], "event": ["start", "die", "destroy"]}
         events = list(client.api.events(since=f"{since:.6f}", until=f"{now:.6f}", filters=filters, decode=True))
-    containers = client.api.containers(all=True, filters={"label": [ours, LABEL_USER]})
     with db:  # one transaction: the events, the containers and the watermark together
         for event in events:
             apply_event(db, event)
@@ -144,7 +144,7 @@ def record(db: sqlite3.Connection, client: docker.DockerClient, prefix: str, now
             if c["State"] != "running":
                 _close(db, c["Id"], _finished(client, c["Id"], now), "exited")
         for (container,) in db.execute("SELECT container FROM servers WHERE ended IS NULL").fetchall():
-            if container not in present:  # gone, and no event said when: the last moment it was seen
+            if container not in present:  # gone, and Docker no longer says when: the last moment it was seen
                 _close(db, container, since if since is not None else now, "gone while the hub was down")
         db.execute("INSERT OR REPLACE INTO watermark (id, until) VALUES (0, ?)", (now,))
     return now
@@ -215,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
                 record(db, client, args.prefix)
             except (docker.errors.DockerException, OSError) as e:  # the engine restarting: try again next round
                 log.warning("cannot read Docker now: %s", e)
+            except sqlite3.OperationalError as e:  # e.g. locked past the timeout: the round was rolled back
+                log.warning("cannot write the ledger now: %s", e)
             time.sleep(args.every)
     except KeyboardInterrupt:  # how the hub stops its services; an unfinished round was rolled back
         log.info("stopped; the next start resumes from %s", watermark(db))

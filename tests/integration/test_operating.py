@@ -108,8 +108,9 @@ def test_metrics_match_the_real_leases(ada, metrics_token, docker_client):
     def agreeing():
         before, found, after = engine_leases(docker_client), scrape(metrics_token), engine_leases(docker_client)
         held = {g for _, g in before if g in {"0", "1", "2", "3"}}
-        ages = {dict(key[1])["gpu"] for key in found if key[0] == "gpuhub_lease_age_seconds"}
-        ok = before == after and found.get(("gpuhub_gpus_leased", ())) == len(held) and ages >= held
+        ages = {(dict(key[1])["user"], dict(key[1])["gpu"]) for key in found if key[0] == "gpuhub_lease_age_seconds"}
+        # a snapshot taken before the last change is served until the next refresh: wait for a fresh one
+        ok = before == after == ages and found.get(("gpuhub_gpus_leased", ())) == len(held)
         return (found, held) if ok else None
 
     found, held = until("metrics agreeing with Docker's leases", agreeing)
@@ -164,7 +165,12 @@ def test_gpu_page_in_chromium_shows_the_holder_and_the_chart(ops, ada, page):  #
     assert row.locator("td.since").inner_text().strip().endswith("UTC")
     free = page.locator("#gpus td.holder", has_text=re.compile("^free$")).count()
     assert free == 4 - len({g for _, g in engine_leases(ada[2].client)})
-    until("a bar for ada in the chart", lambda: page.reload() or page.locator("#gpu-hours text", has_text=user).count())
+
+    def bar():
+        page.reload()
+        return page.locator("#gpu-hours text", has_text=user).count()
+
+    until("a bar for ada in the chart", bar)
     shots = ROOT / ".build/screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=shots / "gpus-admin-page.png", full_page=True)

@@ -8,8 +8,10 @@ from datetime import datetime, timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from spawner import gpupage, metrics
+from spawner import gpupage, inventory, metrics
 from spawner.leases import Lease
+
+from .fakenvml import U0, U1, two_gpus
 
 SINCE = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 
@@ -54,6 +56,19 @@ def test_without_nvml_no_device_series_and_with_it_utilisation_and_bytes():
     found = scrape(measured(snapshot(nvml)))
     assert found[("gpuhub_gpu_utilization_percent", (("gpu", "0"),))] == 37
     assert found[("gpuhub_gpu_memory_used_bytes", (("gpu", "0"),))] == 2 * 1024 * 1024
+
+
+def test_nvml_usage_becomes_per_device_series_and_page_columns():
+    nvml = two_gpus()  # GPU 0: 7 %, 500 MiB; GPU 1 reports no utilisation
+    held = [Lease("ada", (U0,), SINCE, False, "jupyter-ada")]
+    snap = metrics.snapshot_of([U0, U1], held, inventory.usage(nvml=nvml), SINCE.timestamp() + 30)
+    found = scrape(measured(snap))
+    assert (found[("gpuhub_gpus_leased", ())], found[("gpuhub_gpus_free", ())]) == (1, 1)
+    assert found[("gpuhub_lease_age_seconds", (("gpu", U0), ("user", "ada")))] == 30
+    assert found[("gpuhub_gpu_utilization_percent", (("gpu", U0),))] == 7
+    assert found[("gpuhub_gpu_memory_used_bytes", (("gpu", U0),))] == 500 * 1024 * 1024
+    row = gpupage.device_rows(snap)[0]
+    assert (row["utilization"], row["memory_used_mib"], row["memory_total_mib"]) == (7, 500, 143771)
 
 
 def test_nothing_is_measured_at_registration_or_served_before_the_first_snapshot():
