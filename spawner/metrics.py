@@ -50,8 +50,6 @@ class Snapshot:
     held: list[leases.Lease] = field(default_factory=list)
     lease_ages: list[tuple[str, str, float]] = field(default_factory=list)  # (user, gpu, seconds)
     devices: dict[str, dict[str, int | None]] = field(default_factory=dict)  # inventory.usage()
-    workspaces: dict[str, int] = field(default_factory=dict)  # user -> bytes
-    workspaces_taken: float = 0.0
 
 
 def gpu_state(client: docker.DockerClient, gpu_ids: list[str], nvml: Any = inventory.AUTO) -> Snapshot:
@@ -93,26 +91,32 @@ def workspace_bytes(client: docker.DockerClient, prefix: str) -> dict[str, int]:
 
 
 class PlatformCollector:
-    """Serves the last ``Snapshot``; a scrape of a stale one starts the next in a thread."""
+    """Serves the last ``Snapshot``; a scrape of a stale one starts the next in a thread.
+    Workspace sizes are measured apart, seldom, and never waited for."""
 
     def __init__(self, measure: Callable[[], Snapshot], measure_workspaces: Callable[[], dict[str, int]]):
         self.measure, self.measure_workspaces = measure, measure_workspaces
         self.snapshot = Snapshot()
+        self.workspaces: dict[str, int] = {}  # user -> bytes
         self._refreshing: asyncio.Task | None = None
+        self._sizing: asyncio.Task | None = None
+        self._sized_at = 0.0
 
     async def refresh(self) -> Snapshot:
-        """A new snapshot (workspaces only when theirs is old), measured in a thread."""
-        old = self.snapshot
-        new = await asyncio.to_thread(self.measure)
-        new.workspaces, new.workspaces_taken = old.workspaces, old.workspaces_taken
-        if time.time() - old.workspaces_taken > WORKSPACE_REFRESH:
-            try:
-                new.workspaces = await asyncio.to_thread(self.measure_workspaces)
-                new.workspaces_taken = time.time()
-            except docker.errors.APIError as e:  # e.g. another disk-usage run under way: keep the old sizes
-                log.warning("workspace sizes not measured: %s", e)
-        self.snapshot = new
-        return new
+        """A new snapshot, measured in a thread; starts a workspace measurement when theirs is old."""
+        self.snapshot = await asyncio.to_thread(self.measure)
+        idle = self._sizing is None or self._sizing.done()
+        if idle and time.time() - self._sized_at > WORKSPACE_REFRESH:
+            self._sized_at = time.time()
+            self._sizing = asyncio.get_running_loop().create_task(self._measure_workspaces())
+            self._sizing.add_done_callback(_log_failure)
+        return self.snapshot
+
+    async def _measure_workspaces(self) -> None:
+        try:
+            self.workspaces = await asyncio.to_thread(self.measure_workspaces)
+        except docker.errors.APIError as e:  # e.g. another disk-usage run under way: keep the old sizes
+            log.warning("workspace sizes not measured: %s", e)
 
     def _schedule(self) -> None:
         if self._refreshing and not self._refreshing.done():
@@ -150,7 +154,7 @@ class PlatformCollector:
         yield util
         yield memory
         sizes = GaugeMetricFamily("gpuhub_workspace_bytes", "Bytes in each user's workspace.", labels=["user"])
-        for user, size in sorted(snap.workspaces.items()):
+        for user, size in sorted(self.workspaces.items()):
             sizes.add_metric([user], size)
         yield sizes
 

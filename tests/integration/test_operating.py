@@ -15,10 +15,22 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from spawner import metrics
 from spawner.labels import LABEL_GPUS, LABEL_LEASED_AT, LABEL_USER
 from tests.browser.conftest import page, playwright  # noqa: F401 (fixtures: Chromium)
 from tests.browser.test_browser import log_in
-from tests.deployment import PORT, PREFIX, ROOT, TAG, Deployment, api, create_user, user_containers, wait_running
+from tests.deployment import (
+    PORT,
+    PREFIX,
+    ROOT,
+    TAG,
+    Deployment,
+    api,
+    create_user,
+    exec_as_user,
+    user_containers,
+    wait_running,
+)
 from tests.hubclient import Browser
 
 pytestmark = pytest.mark.integration
@@ -121,6 +133,12 @@ def test_metrics_match_the_real_leases(ada, metrics_token, docker_client):
     assert 0 <= age < 600
     # no NVML in the hub here: no per-device series (a GPU host's are checked by make test-gpu)
     assert not [key for key in found if key[0] in ("gpuhub_gpu_utilization_percent", "gpuhub_gpu_memory_used_bytes")]
+
+
+def test_workspace_bytes_are_measured_from_dockers_disk_usage(ada, docker_client):
+    # the hub measures every 10 minutes; the same function, called here, reads the same engine
+    exec_as_user(ada[2], "head -c 3000000 /dev/zero > ~/blob")
+    assert metrics.workspace_bytes(docker_client, OPS.prefix)["ada"] >= 3_000_000
 
 
 def test_prometheus_scrapes_the_hub(ada):

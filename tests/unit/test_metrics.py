@@ -37,7 +37,12 @@ def scrape(collector) -> dict:
 
 def measured(snap, sizes=None) -> metrics.PlatformCollector:
     collector = metrics.PlatformCollector(lambda: snap, lambda: sizes or {})
-    asyncio.run(collector.refresh())
+
+    async def refreshed():
+        await collector.refresh()
+        await collector._sizing  # started by the first refresh, not awaited by it
+
+    asyncio.run(refreshed())
     return collector
 
 
