@@ -18,7 +18,7 @@ import logging
 import sqlite3
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import docker
@@ -122,6 +122,10 @@ def watermark(db: sqlite3.Connection) -> float | None:
     return row[0] if row else None
 
 
+# Container states that mean it ran and stopped; "created" has not started yet and stays open.
+ENDED_STATES = {"exited", "dead"}
+
+
 def record(db: sqlite3.Connection, client: docker.DockerClient, prefix: str) -> float:
     """Bring the ledger up to now from Docker; return the moment it is valid until."""
     since = watermark(db)
@@ -130,24 +134,38 @@ def record(db: sqlite3.Connection, client: docker.DockerClient, prefix: str) -> 
     # Docker logs a container's death before it leaves the listing: the events up to this
     # moment say when each container missing above ended (read after the listing, for that).
     now = time.time()
-    events: Iterable[Mapping] = ()
+    events: list[Mapping] = []
     if since is not None and since < now:
         filters = {"type": "container", "label": [ours, LABEL_USER], "event": ["start", "die", "destroy"]}
         events = list(client.api.events(since=f"{since:.6f}", until=f"{now:.6f}", filters=filters, decode=True))
-    with db:  # one transaction: the events, the containers and the watermark together
+    apply_round(db, events, containers, now, lambda container: _finished(client, container, now))
+    return now
+
+
+def apply_round(
+    db: sqlite3.Connection,
+    events: Iterable[Mapping],
+    containers: Iterable[Mapping],
+    now: float,
+    finished_at: Callable[[str], float],
+) -> None:
+    """One round, in one transaction with the new watermark ``now``: ``events`` since the last
+    watermark, then ``containers`` as Docker lists them (``finished_at(id)``: when an exited one
+    stopped); a server neither lists nor an event ended ends at the last watermark."""
+    since = watermark(db)
+    with db:
         for event in events:
             apply_event(db, event)
         present = set()
         for c in containers:
             present.add(c["Id"])
             _open(db, c["Id"], c["Names"][0].lstrip("/"), c["Labels"], float(c["Created"]))
-            if c["State"] != "running":
-                _close(db, c["Id"], _finished(client, c["Id"], now), "exited")
+            if c["State"] in ENDED_STATES:
+                _close(db, c["Id"], finished_at(c["Id"]), "exited")
         for (container,) in db.execute("SELECT container FROM servers WHERE ended IS NULL").fetchall():
             if container not in present:  # gone, and Docker no longer says when: the last moment it was seen
                 _close(db, container, since if since is not None else now, "gone while the hub was down")
         db.execute("INSERT OR REPLACE INTO watermark (id, until) VALUES (0, ?)", (now,))
-    return now
 
 
 def _finished(client: docker.DockerClient, container: str, default: float) -> float:

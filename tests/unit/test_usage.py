@@ -62,6 +62,34 @@ def test_an_end_before_the_start_counts_zero_not_negative(db):
     assert row.ended == row.started
 
 
+def listed(state, container="c1", created=T0):
+    """A container as Docker's listing gives it."""
+    labels = {LABEL_DEPLOYMENT: "hub", LABEL_USER: "ada", LABEL_GPUS: "0", LABEL_LEASED_AT: LEASED_AT}
+    return {"Id": container, "Names": ["/jupyter-ada"], "Labels": labels, "Created": int(created), "State": state}
+
+
+def test_a_container_created_but_not_yet_started_stays_open(db):
+    usage.apply_round(db, [], [listed("created")], T0 + 1, finished_at=lambda _: 0.0)  # its FinishedAt: year 1
+    usage.apply_round(db, [event("start", when=T0 + 2)], [listed("running")], T0 + 10, finished_at=lambda _: 0.0)
+    [row] = usage.servers(db)
+    assert (row.started, row.ended) == (T0, None)
+
+
+def test_an_exited_container_ends_when_docker_says_it_finished(db):
+    usage.apply_round(db, [], [listed("running")], T0 + 10, finished_at=lambda _: 0.0)
+    usage.apply_round(db, [], [listed("exited")], T0 + 20, finished_at=lambda _: T0 + 15)
+    [row] = usage.servers(db)
+    assert (row.ended, row.end_reason) == (T0 + 15, "exited")
+
+
+def test_a_removed_container_ends_at_its_event_or_else_at_the_last_round_that_saw_it(db):
+    usage.apply_round(db, [], [listed("running", "c1"), listed("running", "c2")], T0 + 10, finished_at=float)
+    usage.apply_round(db, [event("die", "c1", when=T0 + 12)], [], T0 + 20, finished_at=float)
+    ends = {row.container: (row.ended, row.end_reason) for row in usage.servers(db)}
+    assert ends == {"c1": (T0 + 12, "exited (code ?)"), "c2": (T0 + 10, "gone while the hub was down")}
+    assert usage.watermark(db) == T0 + 20
+
+
 def server(user="ada", gpus=("0",), start=T0, end=None, profile="gpu-1"):
     return usage.Server("id-" + user + str(start), "x", user, profile, gpus, start, end, None)
 
