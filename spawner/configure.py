@@ -21,6 +21,7 @@ from .hubsecrets import (
     CRYPT_KEY,
     HUBCTL_TOKEN,
     INITIAL_ADMIN_PASSWORD,
+    METRICS_TOKEN,
     OAUTH_CLIENT_SECRET,
     PROXY_TOKEN,
     ensure_secret,
@@ -51,6 +52,7 @@ def apply(settings: Mapping[str, Any], c: Config) -> None:
     _login(settings, c)
     _services(settings, c)
     _spawner(settings, c)
+    _operating(settings, c)
 
 
 def _hub(s: Mapping[str, Any], c: Config) -> None:
@@ -210,3 +212,27 @@ def _spawner(s: Mapping[str, Any], c: Config) -> None:
         spawner.profile_list = s["profiles"]
     c.Spawner.start_timeout = 120
     c.Spawner.http_timeout = 60
+
+
+def _operating(s: Mapping[str, Any], c: Config) -> None:
+    """GPU-hours ledger (a service of its own), metrics behind read:metrics, the admin GPU page."""
+    # imported here: the page module needs JupyterHub's handlers, which the hub has and hubctl need not load
+    from . import gpupage, metrics, usage
+
+    ledger = os.path.join(s["data_dir"], usage.LEDGER_FILE)
+    c.JupyterHub.authenticate_prometheus = True  # /hub/metrics answers only tokens with read:metrics
+    watch = ["python3", "-m", "spawner.usage", f"--db={ledger}", f"--prefix={s['prefix']}"]
+    token = ensure_secret(secret_path(s["data_dir"], METRICS_TOKEN))
+    c.JupyterHub.services = [
+        *c.JupyterHub.services,
+        {"name": "usage-ledger", "command": watch},
+        {"name": "metrics", "api_token": token},
+    ]
+    c.JupyterHub.load_roles = [
+        *c.JupyterHub.load_roles,
+        {"name": "metrics", "services": ["metrics"], "scopes": ["read:metrics"]},
+    ]
+    collector = metrics.install(s["prefix"], s["gpus"])
+    # JupyterHub 5 still honours extra_handlers (it logs that services are preferred):
+    # the page belongs in the hub, beside /hub/admin, with its templates and login
+    c.JupyterHub.extra_handlers = [(r"/gpus", gpupage.GpusHandler, {"collector": collector, "ledger": ledger})]

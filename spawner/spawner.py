@@ -21,7 +21,7 @@ from tornado import web
 from traitlets import Any, Bool, CaselessStrEnum, Dict, Float, Int, List, TraitError, Unicode, Union, default, validate
 
 from . import availability, inventory, leases, networks, overrides, profiles, readiness, workspaces
-from .labels import LABEL_ACCOUNT, owner_labels
+from .labels import LABEL_ACCOUNT, LABEL_PROFILE, owner_labels
 from .messages import shown
 from .names import WORKSPACE_VOLUME, safe_slug
 from .overrides import UnderPlatform
@@ -474,6 +474,7 @@ class GPUDockerSpawner(DockerSpawner):
         except Exception as e:  # a value the site's callable made, or one the trait refuses
             raise self._site_error(f"profile {profile['slug']!r}: {e}") from e
         self.log.info("%s: profile %s, %d GPU(s), image %s", self._log_name, profile["slug"], self.gpus, self.image)
+        self._profile_slug = profile["slug"]
 
     def _split_image_request(self, configured, user_options):
         """(options, image) where ``image`` is DockerSpawner's own ``image`` request
@@ -651,8 +652,12 @@ class GPUDockerSpawner(DockerSpawner):
             **host_config,
         }
 
+    _profile_slug = ""  # the chosen profile's, for accounting by profile (spawner/usage.py)
+
     def _platform_create_kwargs(self):
         labels = owner_labels(self.prefix, self.user.name)
+        if self._profile_slug:
+            labels[LABEL_PROFILE] = self._profile_slug
         if self._leased:
             labels.update(
                 leases.lease_labels(self.user.name, self._leased, self.gpu_shared, datetime.now(timezone.utc))

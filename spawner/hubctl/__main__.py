@@ -11,6 +11,7 @@ import urllib.parse
 from ..hubsecrets import INITIAL_ADMIN_PASSWORD, read_secret, secret_path
 from ..providers import NATIVE, callback_url
 from . import envs, gpus, ssh, workspaces
+from . import usage as usage_cmd
 from .api import ApiError, HubApi
 from .k8svalues import add_parser as add_k8s_values_parser
 from .output import table
@@ -273,6 +274,7 @@ def parser() -> argparse.ArgumentParser:
     workspaces.add_parser(sub)
     add_k8s_values_parser(sub)
     ssh.add_parser(sub)
+    usage_cmd.add_parser(sub, duration)
     return p
 
 
