@@ -63,11 +63,7 @@ def read_totals(ledger: str, days: int = CHART_DAYS) -> dict[str, dict[str, floa
     """GPU-hours per user over ``days`` from the ledger ({} before its first write). Blocking."""
     if not os.path.exists(ledger):
         return {}
-    db = usage.connect(ledger)
-    try:
-        rows = usage.servers(db)
-    finally:
-        db.close()
+    rows = usage.read_servers(ledger)
     now = time.time()
     return usage.totals(rows, since=now - days * 86400, now=now)
 

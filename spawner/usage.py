@@ -187,6 +187,15 @@ def servers(db: sqlite3.Connection) -> list[Server]:
     return [Server(c, n, u, p, tuple(g.split(",")) if g else (), s, e, r) for c, n, u, p, g, s, e, r in rows]
 
 
+def read_servers(path: str) -> list[Server]:
+    """Every server interval in the ledger at ``path`` (which must exist). Blocking."""
+    db = connect(path)
+    try:
+        return servers(db)
+    finally:
+        db.close()
+
+
 def totals(
     rows: Iterable[Server],
     *,

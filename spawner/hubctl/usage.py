@@ -27,11 +27,7 @@ def cmd_usage(api, args) -> str:
     path = ledger_path(api.settings)
     if not os.path.exists(path):
         raise SystemExit(f"ERROR: no ledger at {path} yet: the hub's usage service writes it within seconds of start")
-    db = usage.connect(path)
-    try:
-        rows = usage.servers(db)
-    finally:
-        db.close()
+    rows = usage.read_servers(path)
     now = time.time()
     groups = user_groups(api) if args.by == "group" else None
     found = usage.totals(rows, since=now - args.since, now=now, by=args.by, groups=groups)
