@@ -16,6 +16,7 @@ from traitlets.config import Config
 
 from .auth import TEMPLATES
 from .auth.oauth import CLASSES
+from .culling import culler_service, profile_timeouts
 from .hubsecrets import (
     COOKIE_SECRET,
     CRYPT_KEY,
@@ -27,6 +28,7 @@ from .hubsecrets import (
     read_secret,
     secret_path,
 )
+from .profiles import DEFAULT_PROFILES, ProfileError, normalize_profiles
 from .providers import GROUP_PROVIDERS, NATIVE
 from .settings import SettingsError
 
@@ -171,16 +173,18 @@ PROVIDER_FIELDS = {"oidc": _oidc, "github": _github, "gitlab": _gitlab, "google"
 
 
 def _services(s: Mapping[str, Any], c: Config) -> None:
-    """The admin CLI and, where idle_timeout is set, the idle culler: each with a scoped role."""
+    """The admin CLI and, where idle_timeout or a profile's is set, the idle culler: each with a scoped role."""
     token = ensure_secret(secret_path(s["data_dir"], HUBCTL_TOKEN))
     services = [{"name": "hubctl", "api_token": token}]
     roles = [{"name": "hubctl", "services": ["hubctl"], "scopes": HUBCTL_SCOPES}]
-    timeout = s["idle_timeout"]
-    if timeout:  # culling stops the server, which returns its GPUs
-        # look often enough that a server outlives its timeout by at most a quarter
-        every = max(5, min(300, timeout // 4))
-        command = ["python3", "-m", "jupyterhub_idle_culler", f"--timeout={timeout}", f"--cull-every={every}"]
-        services.append({"name": "idle-culler", "command": command})
+    try:  # the spawner checks each override key too (GPUDockerSpawner.check_config)
+        configured = normalize_profiles(s["profiles"] or DEFAULT_PROFILES)
+    except ProfileError as e:
+        raise SettingsError(f"profiles: {e}") from None
+    # culling stops the server, which returns its GPUs; profiles may set their own timeout
+    culler = culler_service(s["idle_timeout"], profile_timeouts(configured))
+    if culler:
+        services.append(culler)
         roles.append({"name": "idle-culler", "services": ["idle-culler"], "scopes": CULLER_SCOPES})
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles

@@ -149,11 +149,11 @@ def test_no_idle_culler_service_or_role_without_idle_timeout(defaults):
 @pytest.mark.parametrize("timeout, every", [(8, 5), (100, 25), (7200, 300)])
 def test_idle_culler_service_and_its_scoped_role(defaults, timeout, every):
     c = configured({**defaults, "idle_timeout": timeout})
-    culler = {
-        "name": "idle-culler",
-        "command": ["python3", "-m", "jupyterhub_idle_culler", f"--timeout={timeout}", f"--cull-every={every}"],
-    }
-    assert c.JupyterHub.services[1:] == [culler]
+    [culler] = c.JupyterHub.services[1:]
+    assert culler["name"] == "idle-culler"
+    assert culler["command"][:5] == [
+        "python3", "-m", "jupyterhub_idle_culler", f"--timeout={timeout}", f"--cull-every={every}"
+    ]  # fmt: skip
     role = {"name": "idle-culler", "services": ["idle-culler"], "scopes": CULLER_SCOPES}
     assert c.JupyterHub.load_roles[1:] == [role]
 
