@@ -14,6 +14,7 @@ from typing import Any
 from tornado.httpserver import HTTPServer
 from traitlets.config import Config
 
+from . import gpureclaim, idlenotices
 from .auth import TEMPLATES
 from .auth.oauth import CLASSES
 from .culling import culler_service, profile_timeouts
@@ -188,6 +189,11 @@ def _services(s: Mapping[str, Any], c: Config) -> None:
         roles.append({"name": "idle-culler", "services": ["idle-culler"], "scopes": CULLER_SCOPES})
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles
+    reclaim = gpureclaim.service(s)  # GPU-idle reclaim, and its notices on the home page
+    if reclaim:
+        services.append(reclaim)
+        roles.append({"name": "gpu-reclaim", "services": ["gpu-reclaim"], "scopes": gpureclaim.RECLAIM_SCOPES})
+        c.JupyterHub.template_vars = {"announcement_home": idlenotices.HomeAnnouncement(s["data_dir"])}
 
 
 def _spawner(s: Mapping[str, Any], c: Config) -> None:
@@ -214,3 +220,4 @@ def _spawner(s: Mapping[str, Any], c: Config) -> None:
         spawner.profile_list = s["profiles"]
     c.Spawner.start_timeout = 120
     c.Spawner.http_timeout = 60
+    spawner.workspace_soft_limit = s["workspace_soft_limit"]

@@ -9,6 +9,7 @@ executor, hubctl directly.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -36,6 +37,22 @@ def _exists(client: docker.APIClient, volume: str) -> bool:
     except docker.errors.NotFound:
         return False
     return True
+
+
+async def volume_size(client: docker.APIClient, volume: str) -> int | None:
+    """Bytes in ``volume`` by Docker's own count (``docker system df``), None if unknown."""
+    usage = await asyncio.to_thread(client.df)
+    return sizes_of(usage).get(volume)
+
+
+def sizes_of(usage: dict) -> dict[str, int]:
+    """{volume: bytes} from the engine's ``df`` answer (-1, "not computed", left out)."""
+    found = {}
+    for v in usage.get("Volumes") or []:
+        size = (v.get("UsageData") or {}).get("Size", -1)
+        if size >= 0:
+            found[v["Name"]] = size
+    return found
 
 
 def copy_volume(client: docker.APIClient, image: str, source: str, target: str) -> None:
