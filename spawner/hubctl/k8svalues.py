@@ -179,6 +179,8 @@ def profile_list(raw: list, all_gpus: int | None, notes: list[Note]) -> list[dic
             # gpus 0 unless the profile says otherwise, as on one host
             "kubespawner_override": _override({"gpus": 0, **profile["spawner_override"]}, where, all_gpus, notes),
         }
+        if profile.get("idle_timeout") is not None:
+            notes.append(Note(where, "idle_timeout left out: the chart's culler has one timeout (cull.timeout)"))
         if profile["admin_only"]:
             entry["admin_only"] = True  # read by ADMIN_ONLY_CONFIG
         if profile["profile_options"]:
