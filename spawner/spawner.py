@@ -576,7 +576,13 @@ class GPUDockerSpawner(DockerSpawner):
             )
 
     async def _warn_over_soft_limit(self):
-        used = await workspaces.volume_size(self.client, self.workspace_volume)
+        """A progress message when the workspace is over ``workspace_soft_limit``; advisory:
+        a size the engine cannot give now is logged and the spawn goes on."""
+        try:
+            used = (await asyncio.to_thread(workspaces.volume_sizes, self.client)).get(self.workspace_volume)
+        except docker.errors.APIError as e:
+            self.log.warning("Size of %s unknown, soft limit not checked: %s", self.workspace_volume, e.explanation)
+            return
         limit = size_bytes(self.workspace_soft_limit)
         if used is not None and used > limit:
             self._event(

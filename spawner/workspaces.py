@@ -9,7 +9,7 @@ executor, hubctl directly.
 
 from __future__ import annotations
 
-import asyncio
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -39,14 +39,19 @@ def _exists(client: docker.APIClient, volume: str) -> bool:
     return True
 
 
-async def volume_size(client: docker.APIClient, volume: str) -> int | None:
-    """Bytes in ``volume`` by Docker's own count (``docker system df``), None if unknown."""
-    usage = await asyncio.to_thread(client.df)
-    return sizes_of(usage).get(volume)
+DF_TRIES = 20  # the engine runs one disk-usage count at a time and refuses a second meanwhile
 
 
-def sizes_of(usage: dict) -> dict[str, int]:
-    """{volume: bytes} from the engine's ``df`` answer (-1, "not computed", left out)."""
+def volume_sizes(client: docker.APIClient) -> dict[str, int]:
+    """{volume: bytes} by Docker's own count (``docker system df``); blocking, waits its turn."""
+    for attempt in range(DF_TRIES):
+        try:
+            usage = client.df()
+            break
+        except docker.errors.APIError as e:
+            if "already running" not in str(e.explanation) or attempt == DF_TRIES - 1:
+                raise
+            time.sleep(0.5)
     found = {}
     for v in usage.get("Volumes") or []:
         size = (v.get("UsageData") or {}).get("Size", -1)

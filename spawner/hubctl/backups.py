@@ -93,7 +93,7 @@ def user_volumes(client: docker.APIClient, prefix: str) -> dict[str, str]:
 
 def listing(client: docker.APIClient, prefix: str, users: list[dict]) -> list[dict]:
     """Every workspace: owner, volume, size and last use (the owner's last activity in the hub)."""
-    sizes = workspaces.sizes_of(client.df())
+    sizes = workspaces.volume_sizes(client)
     known = {u["name"]: u for u in users}
     rows = []
     for volume, owner in sorted(user_volumes(client, prefix).items(), key=lambda item: item[1]):
