@@ -10,7 +10,8 @@ so owners and modes are kept both ways. Standard library only.
 An archive names its owner in a pax global header (``gpuhub.owner``), which is
 never extracted. Before anything is written, a restore reads the whole archive:
 a corrupted one (bad gzip data or checksum, a truncated tar) and a hostile one
-(absolute paths, ``..``, links that lead outside, device files, FIFOs) are
+(absolute paths, ``..``, links that lead outside, device files, FIFOs,
+set-user-ID files) are
 refused whole, and the workspace is left as it was.
 """
 
@@ -77,6 +78,8 @@ def member_problem(member: tarfile.TarInfo) -> str | None:
         return f"{name!r}: a path with '..'"
     if member.isdev() or member.isfifo():
         return f"{name!r}: a device file or FIFO"
+    if member.mode & 0o6000 and not member.issym():
+        return f"{name!r}: a set-user-ID or set-group-ID file"  # a workspace never needs one
     if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
         return f"{name!r}: not a file, directory or link"
     if member.issym():

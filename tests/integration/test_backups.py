@@ -2,7 +2,8 @@
 deployment of its own with a 1M soft limit per workspace: the list of every
 workspace; a backup refused while the server runs; back up, delete, restore:
 files back with owners and modes; another user's archive, a corrupted one and
-hostile ones refused with nothing changed; the soft limit in spawn progress."""
+hostile ones refused with nothing changed; the soft limit in spawn progress;
+--all backing up the stopped workspaces and reporting the running one."""
 
 import io
 import json
@@ -132,6 +133,13 @@ def test_back_up_delete_restore_and_every_refusal(hub, docker_client, folder):
     # The workspace (1.2 MB) is over the 1M soft limit: each spawn says so in its progress.
     messages = spawn_messages(hub, admin, user)
     assert any("over the soft limit of 1.0M" in m for m in messages), messages
+
+    # --all while one server runs: the stopped workspaces are backed up, the running one is reported.
+    (ROOT / folder / "all").mkdir()
+    every = hub.hubctl("workspaces", "backup", "--all", f"{folder}/all", check=False)
+    assert every.returncode != 0 and f"ERROR: {user}'s server is running" in every.stderr, every.stderr
+    assert f"backed up {other} to " in every.stderr
+    assert [p.name.split("-2")[0] for p in (ROOT / folder / "all").iterdir()] == [other]
     stop(admin, user)
 
 

@@ -102,9 +102,9 @@ def test_a_corrupted_archive_is_refused_and_nothing_changes(archive, occupied, d
     assert tree(occupied) == [("keep.txt", 0o644, "mine\n")]
 
 
-def member(name, kind=tarfile.REGTYPE, link=""):
+def member(name, kind=tarfile.REGTYPE, link="", mode=0o644):
     info = tarfile.TarInfo(name)
-    info.type, info.linkname = kind, link
+    info.type, info.linkname, info.mode = kind, link, mode
     return info
 
 
@@ -118,6 +118,7 @@ HOSTILE = {
     "block-device": (member("disk", tarfile.BLKTYPE), "a device file or FIFO"),
     "char-device": (member("tty", tarfile.CHRTYPE), "a device file or FIFO"),
     "fifo": (member("pipe", tarfile.FIFOTYPE), "a device file or FIFO"),
+    "setuid": (member("su", mode=0o4755), "a set-user-ID or set-group-ID file"),
 }
 
 
