@@ -14,8 +14,10 @@ from typing import Any
 from tornado.httpserver import HTTPServer
 from traitlets.config import Config
 
+from . import gpureclaim, idlenotices
 from .auth import TEMPLATES
 from .auth.oauth import CLASSES
+from .culling import culler_service, profile_timeouts
 from .hubsecrets import (
     COOKIE_SECRET,
     CRYPT_KEY,
@@ -28,6 +30,7 @@ from .hubsecrets import (
     read_secret,
     secret_path,
 )
+from .profiles import DEFAULT_PROFILES, ProfileError, normalize_profiles
 from .providers import GROUP_PROVIDERS, NATIVE
 from .settings import SettingsError
 
@@ -173,17 +176,24 @@ PROVIDER_FIELDS = {"oidc": _oidc, "github": _github, "gitlab": _gitlab, "google"
 
 
 def _services(s: Mapping[str, Any], c: Config) -> None:
-    """The admin CLI and, where idle_timeout is set, the idle culler: each with a scoped role."""
+    """The admin CLI and, where idle_timeout or a profile's is set, the idle culler: each with a scoped role."""
     token = ensure_secret(secret_path(s["data_dir"], HUBCTL_TOKEN))
     services = [{"name": "hubctl", "api_token": token}]
     roles = [{"name": "hubctl", "services": ["hubctl"], "scopes": HUBCTL_SCOPES}]
-    timeout = s["idle_timeout"]
-    if timeout:  # culling stops the server, which returns its GPUs
-        # look often enough that a server outlives its timeout by at most a quarter
-        every = max(5, min(300, timeout // 4))
-        command = ["python3", "-m", "jupyterhub_idle_culler", f"--timeout={timeout}", f"--cull-every={every}"]
-        services.append({"name": "idle-culler", "command": command})
+    try:  # the spawner checks each override key too (GPUDockerSpawner.check_config)
+        configured = normalize_profiles(s["profiles"] or DEFAULT_PROFILES)
+    except ProfileError as e:
+        raise SettingsError(f"profiles: {e}") from None
+    # culling stops the server, which returns its GPUs; profiles may set their own timeout
+    culler = culler_service(s["idle_timeout"], profile_timeouts(configured), s["data_dir"])
+    if culler:
+        services.append(culler)
         roles.append({"name": "idle-culler", "services": ["idle-culler"], "scopes": CULLER_SCOPES})
+    reclaim = gpureclaim.service(s)  # GPU-idle reclaim, and its notices on the home page
+    if reclaim:
+        services.append(reclaim)
+        roles.append({"name": "gpu-reclaim", "services": ["gpu-reclaim"], "scopes": gpureclaim.RECLAIM_SCOPES})
+        c.JupyterHub.template_vars = {"announcement_home": idlenotices.HomeAnnouncement(s["data_dir"])}
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles
 
@@ -210,6 +220,7 @@ def _spawner(s: Mapping[str, Any], c: Config) -> None:
     spawner.gpu_group_quotas = s["gpu_group_quotas"]
     if s["profiles"]:  # else the spawner's built-in set
         spawner.profile_list = s["profiles"]
+    spawner.workspace_soft_limit = s["workspace_soft_limit"]
     c.Spawner.start_timeout = 120
     c.Spawner.http_timeout = 60
 
@@ -232,7 +243,7 @@ def _operating(s: Mapping[str, Any], c: Config) -> None:
         *c.JupyterHub.load_roles,
         {"name": "metrics", "services": ["metrics"], "scopes": ["read:metrics"]},
     ]
-    collector = metrics.install(s["prefix"], s["gpus"])
+    collector = metrics.install(s["prefix"], s["gpus"], s["data_dir"])
     # JupyterHub 5 still honours extra_handlers (it logs that services are preferred):
     # the page belongs in the hub, beside /hub/admin, with its templates and login
     c.JupyterHub.extra_handlers = [(r"/gpus", gpupage.GpusHandler, {"collector": collector, "ledger": ledger})]

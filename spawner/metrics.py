@@ -3,7 +3,7 @@
 GPUs total, leased and free, lease age per user and device (container
 labels), utilisation and memory per device (NVML: none without a GPU),
 workspace bytes per user (Docker's disk usage of the volumes, cached), and
-culls by reason (``count_cull``, called by whatever culls in the hub process).
+culls by reason (counted by the culling services, spawner/culltally.py).
 
 A scrape must not block the hub's event loop, so ``collect`` serves the last
 snapshot and, when it is older than ``REFRESH``, starts a new one in a thread.
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import docker
-from prometheus_client import REGISTRY, Counter
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import REGISTRY
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from . import inventory, leases
+from . import culltally, inventory, leases
 from .labels import LABEL_DEPLOYMENT, LABEL_USER
 
 log = logging.getLogger(__name__)
@@ -31,13 +31,6 @@ log = logging.getLogger(__name__)
 REFRESH = 10.0  # seconds a snapshot of leases and NVML serves scrapes
 WORKSPACE_REFRESH = 600.0  # Docker sums every volume's files: seldom
 _MIB = 1024 * 1024
-
-CULLS = Counter("gpuhub_culls", "Servers culled, by reason (idle, gpu-idle, ...).", ["reason"])
-
-
-def count_cull(reason: str) -> None:
-    """Count one culled server under ``reason``, e.g. "idle" or "gpu-idle"."""
-    CULLS.labels(reason=reason).inc()
 
 
 @dataclass
@@ -94,8 +87,13 @@ class PlatformCollector:
     """Serves the last ``Snapshot``; a scrape of a stale one starts the next in a thread.
     Workspace sizes are measured apart, seldom, and never waited for."""
 
-    def __init__(self, measure: Callable[[], Snapshot], measure_workspaces: Callable[[], dict[str, int]]):
-        self.measure, self.measure_workspaces = measure, measure_workspaces
+    def __init__(
+        self,
+        measure: Callable[[], Snapshot],
+        measure_workspaces: Callable[[], dict[str, int]],
+        culls: Callable[[], dict[str, int]],
+    ):
+        self.measure, self.measure_workspaces, self.culls = measure, measure_workspaces, culls
         self.snapshot = Snapshot()
         self.workspaces: dict[str, int] = {}  # user -> bytes
         self._refreshing: asyncio.Task | None = None
@@ -157,6 +155,10 @@ class PlatformCollector:
         for user, size in sorted(self.workspaces.items()):
             sizes.add_metric([user], size)
         yield sizes
+        culls = CounterMetricFamily("gpuhub_culls", "Servers culled, by reason (idle, gpu-idle).", labels=["reason"])
+        for reason, count in sorted(self.culls().items()):  # a small file: read at each scrape
+            culls.add_metric([reason], count)
+        yield culls
 
 
 def _log_failure(task: asyncio.Task) -> None:
@@ -173,10 +175,15 @@ def _client() -> docker.DockerClient:
     return docker.from_env(timeout=60)
 
 
-def install(prefix: str, gpu_ids: list[str]) -> PlatformCollector:
+def install(prefix: str, gpu_ids: list[str], data_dir: str) -> PlatformCollector:
     """The collector of deployment ``prefix``, registered on JupyterHub's registry once per process."""
     if prefix not in _installed:
-        collector = PlatformCollector(lambda: gpu_state(_client(), gpu_ids), lambda: workspace_bytes(_client(), prefix))
+        tally = culltally.path(data_dir)
+        collector = PlatformCollector(
+            lambda: gpu_state(_client(), gpu_ids),
+            lambda: workspace_bytes(_client(), prefix),
+            lambda: culltally.read(tally),
+        )
         REGISTRY.register(collector)
         _installed[prefix] = collector
     return _installed[prefix]

@@ -26,7 +26,7 @@ from .messages import shown
 from .names import WORKSPACE_VOLUME, safe_slug
 from .overrides import UnderPlatform
 from .settings import GPU_MODES
-from .sizes import parse_size
+from .sizes import human, parse_size, size_bytes
 
 # One hub process, one event loop: an asyncio lock serialises every
 # allocate-and-create so that concurrent spawns never race for a device.
@@ -297,6 +297,19 @@ class GPUDockerSpawner(DockerSpawner):
     def _default_volumes(self):
         return {WORKSPACE_VOLUME: self.home_mount}
 
+    workspace_soft_limit = Unicode(
+        "",
+        config=True,
+        help="""Workspace size above which each spawn of its owner shows a warning in
+        the progress messages (nothing is refused); empty: no limit. e.g.
+        ``c.GPUDockerSpawner.workspace_soft_limit = "50G"``.
+        """,
+    )
+
+    @validate("workspace_soft_limit")
+    def _validate_workspace_soft_limit(self, proposal):
+        return parse_size(proposal.value) if proposal.value else ""
+
     @property
     def workspace_volume(self):
         return self._render_templates(WORKSPACE_VOLUME)
@@ -543,6 +556,8 @@ class GPUDockerSpawner(DockerSpawner):
 
     async def create_object(self):
         await self._claim_workspace()
+        if self.workspace_soft_limit:
+            await self._warn_over_soft_limit()
         if self.isolate_servers:
             await self._join_server_network()
         if not self.gpus:  # no lease, nothing to race for
@@ -576,6 +591,21 @@ class GPUDockerSpawner(DockerSpawner):
                 409,
                 f"A workspace of an earlier account named {self.user.name!r} still exists; it is never handed "
                 "to a new account. An admin archives it with `hubctl workspaces archive` and can then restore it.",
+            )
+
+    async def _warn_over_soft_limit(self):
+        """A progress message when the workspace is over ``workspace_soft_limit``; advisory:
+        a size the engine cannot give now is logged and the spawn goes on."""
+        try:
+            used = (await asyncio.to_thread(workspaces.volume_sizes, self.client)).get(self.workspace_volume)
+        except docker.errors.APIError as e:
+            self.log.warning("Size of %s unknown, soft limit not checked: %s", self.workspace_volume, e.explanation)
+            return
+        limit = size_bytes(self.workspace_soft_limit)
+        if used is not None and used > limit:
+            self._event(
+                f"Warning: your workspace uses {human(used)}, over the soft limit of {human(limit)}; "
+                "please delete what you no longer need (old checkpoints, ~/.conda-pkgs)"
             )
 
     async def delete_forever(self):

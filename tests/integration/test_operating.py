@@ -13,7 +13,6 @@ from datetime import datetime
 
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
 from spawner import metrics
 from spawner.labels import LABEL_GPUS, LABEL_LEASED_AT, LABEL_USER
@@ -65,22 +64,6 @@ def ada(ops, docker_client):
     return "ada", container.labels[LABEL_GPUS], container
 
 
-def hub_file(docker_client, path: str) -> str:
-    [hub] = docker_client.containers.list(
-        filters={"label": [f"com.docker.compose.project={OPS.prefix}", "com.docker.compose.service=hub"]}
-    )
-    code, out = hub.exec_run(["cat", path])
-    assert code == 0, out.decode()
-    return out.decode().strip()
-
-
-def scrape(token: str) -> dict:
-    r = requests.get(f"{OPS.base_url}/hub/metrics", headers={"Authorization": f"token {token}"}, timeout=30)
-    assert r.status_code == 200, f"{r.status_code} {r.text[:300]}"
-    families = text_string_to_metric_families(r.text)
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
-
-
 def until(what: str, check, timeout: float = 60):
     """Poll ``check`` until it returns something true; fail naming ``what`` and its last answer."""
     deadline, last = time.monotonic() + timeout, None
@@ -93,8 +76,8 @@ def until(what: str, check, timeout: float = 60):
 
 
 @pytest.fixture(scope="module")
-def metrics_token(ops, docker_client):
-    return hub_file(docker_client, "/srv/jupyterhub/data/secrets/metrics_token")
+def metrics_token(ops):
+    return OPS.hub_file("/srv/jupyterhub/data/secrets/metrics_token")
 
 
 def test_metrics_need_the_read_metrics_scope(ops, metrics_token):
@@ -114,11 +97,11 @@ def engine_leases(docker_client) -> set[tuple[str, str]]:
     return {(c.labels.get(LABEL_USER, ""), gpu) for c in containers for gpu in c.labels[LABEL_GPUS].split(",")}
 
 
-def test_metrics_match_the_real_leases(ada, metrics_token, docker_client):
+def test_metrics_match_the_real_leases(ada, docker_client):
     user, gpu, _ = ada
 
     def agreeing():
-        before, found, after = engine_leases(docker_client), scrape(metrics_token), engine_leases(docker_client)
+        before, found, after = engine_leases(docker_client), OPS.metrics(), engine_leases(docker_client)
         held = {g for _, g in before if g in {"0", "1", "2", "3"}}
         ages = {(dict(key[1])["user"], dict(key[1])["gpu"]) for key in found if key[0] == "gpuhub_lease_age_seconds"}
         # a snapshot taken before the last change is served until the next refresh: wait for a fresh one

@@ -140,7 +140,7 @@ def test_empty_profiles_leave_the_built_in_set(defaults):
 
 
 def test_no_idle_culler_service_or_role_without_idle_timeout(defaults):
-    c = configured({**defaults, "idle_timeout": 0})
+    c = configured({**defaults, "idle_timeout": 0, "gpu_idle_timeout": 0})
     assert [s["name"] for s in c.JupyterHub.services] == ["hubctl", *OPERATING]
     assert c.JupyterHub.load_roles[0] == {"name": "hubctl", "services": ["hubctl"], "scopes": HUBCTL_SCOPES}
     assert "idle-culler" not in [r["name"] for r in c.JupyterHub.load_roles]
@@ -148,12 +148,12 @@ def test_no_idle_culler_service_or_role_without_idle_timeout(defaults):
 
 @pytest.mark.parametrize("timeout, every", [(8, 5), (100, 25), (7200, 300)])
 def test_idle_culler_service_and_its_scoped_role(defaults, timeout, every):
-    c = configured({**defaults, "idle_timeout": timeout})
-    culler = {
-        "name": "idle-culler",
-        "command": ["python3", "-m", "jupyterhub_idle_culler", f"--timeout={timeout}", f"--cull-every={every}"],
-    }
-    assert c.JupyterHub.services[1:-2] == [culler]
+    c = configured({**defaults, "idle_timeout": timeout, "gpu_idle_timeout": 0})
+    [culler] = c.JupyterHub.services[1:-2]
+    assert culler["name"] == "idle-culler"
+    assert culler["command"][:5] == [
+        "python3", "-m", "jupyterhub_idle_culler", f"--timeout={timeout}", f"--cull-every={every}"
+    ]  # fmt: skip
     role = {"name": "idle-culler", "services": ["idle-culler"], "scopes": CULLER_SCOPES}
     assert c.JupyterHub.load_roles[1:-1] == [role]
 
@@ -196,7 +196,7 @@ def test_configured_values_are_accepted_by_the_traits(defaults, tmp_path):
     hub = classes["JupyterHub"](config=c)
     assert hub.spawner_class is classes["GPUDockerSpawner"]
     assert hub.authenticator_class is classes["PlatformAuthenticator"]
-    assert [s["name"] for s in hub.services] == ["hubctl", "idle-culler", *OPERATING]
+    assert [s["name"] for s in hub.services] == ["hubctl", "idle-culler", "gpu-reclaim", *OPERATING]
     proxy = classes["ConfigurableHTTPProxy"](config=c)
     assert proxy.auth_token == c.ConfigurableHTTPProxy.auth_token
     auth = classes["PlatformAuthenticator"](config=c, db=orm.new_session_factory("sqlite://")())

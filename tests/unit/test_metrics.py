@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from spawner import gpupage, inventory, metrics
+from spawner import culltally, gpupage, inventory, metrics
 from spawner.leases import Lease
 
 from .fakenvml import U0, U1, two_gpus
@@ -35,8 +35,8 @@ def scrape(collector) -> dict:
     }
 
 
-def measured(snap, sizes=None) -> metrics.PlatformCollector:
-    collector = metrics.PlatformCollector(lambda: snap, lambda: sizes or {})
+def measured(snap, sizes=None, culls=None) -> metrics.PlatformCollector:
+    collector = metrics.PlatformCollector(lambda: snap, lambda: sizes or {}, lambda: culls or {})
 
     async def refreshed():
         await collector.refresh()
@@ -78,14 +78,21 @@ def test_nvml_usage_becomes_per_device_series_and_page_columns():
 
 def test_nothing_is_measured_at_registration_or_served_before_the_first_snapshot():
     calls = []
-    collector = metrics.PlatformCollector(lambda: calls.append(1) or snapshot(), dict)
+    collector = metrics.PlatformCollector(lambda: calls.append(1) or snapshot(), dict, dict)
     assert scrape(collector) == {} and calls == []  # outside a running loop nothing is started
 
 
-def test_count_cull_counts_by_reason():
-    before = metrics.CULLS.labels(reason="gpu-idle")._value.get()
-    metrics.count_cull("gpu-idle")
-    assert metrics.CULLS.labels(reason="gpu-idle")._value.get() == before + 1
+def test_culls_by_reason_are_a_counter_read_from_the_tally_at_each_scrape(tmp_path):
+    tally = tmp_path / "culls.json"
+    collector = measured(snapshot(), culls=None)
+    collector.culls = lambda: culltally.read(tally)
+    assert not any(name == "gpuhub_culls_total" for name, _ in scrape(collector))
+    culltally.record(tally, culltally.GPU_IDLE)
+    culltally.record(tally, culltally.IDLE)
+    culltally.record(tally, culltally.IDLE)
+    found = scrape(collector)
+    assert found[("gpuhub_culls_total", (("reason", "idle"),))] == 2
+    assert found[("gpuhub_culls_total", (("reason", "gpu-idle"),))] == 1
 
 
 def test_device_rows_name_holders_with_their_start_and_free_devices():
