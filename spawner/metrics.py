@@ -130,6 +130,10 @@ class PlatformCollector:
         return []  # no collect() at registration: that would measure before the hub runs
 
     def collect(self):
+        culls = CounterMetricFamily("gpuhub_culls", "Servers culled, by reason (idle, gpu-idle).", labels=["reason"])
+        for reason, count in sorted(self.culls().items()):  # a small file, read at each scrape: needs no snapshot
+            culls.add_metric([reason], count)
+        yield culls
         snap = self.snapshot
         if time.time() - snap.taken > REFRESH:
             self._schedule()
@@ -155,10 +159,6 @@ class PlatformCollector:
         for user, size in sorted(self.workspaces.items()):
             sizes.add_metric([user], size)
         yield sizes
-        culls = CounterMetricFamily("gpuhub_culls", "Servers culled, by reason (idle, gpu-idle).", labels=["reason"])
-        for reason, count in sorted(self.culls().items()):  # a small file: read at each scrape
-            culls.add_metric([reason], count)
-        yield culls
 
 
 def _log_failure(task: asyncio.Task) -> None:

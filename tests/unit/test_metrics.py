@@ -35,8 +35,8 @@ def scrape(collector) -> dict:
     }
 
 
-def measured(snap, sizes=None, culls=None) -> metrics.PlatformCollector:
-    collector = metrics.PlatformCollector(lambda: snap, lambda: sizes or {}, lambda: culls or {})
+def measured(snap, sizes=None) -> metrics.PlatformCollector:
+    collector = metrics.PlatformCollector(lambda: snap, lambda: sizes or {}, dict)
 
     async def refreshed():
         await collector.refresh()
@@ -84,8 +84,7 @@ def test_nothing_is_measured_at_registration_or_served_before_the_first_snapshot
 
 def test_culls_by_reason_are_a_counter_read_from_the_tally_at_each_scrape(tmp_path):
     tally = tmp_path / "culls.json"
-    collector = measured(snapshot(), culls=None)
-    collector.culls = lambda: culltally.read(tally)
+    collector = metrics.PlatformCollector(snapshot, dict, lambda: culltally.read(tally))  # no snapshot yet
     assert not any(name == "gpuhub_culls_total" for name, _ in scrape(collector))
     culltally.record(tally, culltally.GPU_IDLE)
     culltally.record(tally, culltally.IDLE)
