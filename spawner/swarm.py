@@ -33,7 +33,7 @@ class GPUSwarmSpawner(GPUSpawnerMixin, SwarmSpawner):
     """Spawn each user's server as a Swarm service; Swarm places it and assigns its GPUs."""
 
     gpu_resource_kind = Unicode(
-        "NVIDIA-GPU",
+        swarmleases.DEFAULT_KIND,
         config=True,
         help="""Kind of the generic resource that the nodes advertise for their GPUs
         (dockerd's ``node-generic-resources``, written by scripts/swarm-node-config);
@@ -180,24 +180,24 @@ class GPUSwarmSpawner(GPUSpawnerMixin, SwarmSpawner):
             **self.extra_create_kwargs,
         )
 
+    async def get_task(self):
+        """The service's one task that should run (else its latest), found by service id."""
+        if not self.object_id:
+            return None
+        tasks = await self.docker("tasks", filters={"service": self.object_id})
+        mine = [task for task in tasks if task.get("ServiceID") == self.object_id]
+        wanted = [task for task in mine if task.get("DesiredState") == "running"]
+        return max(wanted or mine, key=lambda task: task.get("CreatedAt", ""), default=None)
+
     async def start_object(self):
-        """Wait until the task runs; a task Swarm cannot place is a refused spawn (503),
-        its service removed. Then the node is the workspace's, and the GPUs are named."""
-        while True:
-            task = await self.get_task()
-            if task is None:
-                raise RuntimeError(f"Service {self.service_name} has no task")
-            status = task["Status"]
-            state = status["State"].lower()
-            if state == "running":
-                break
-            problem = status.get("Err", "")
-            if state == "pending" and (swarmleases.NO_RESOURCES in problem or swarmleases.NO_NODE in problem):
-                await self._refuse(problem)
-            if state not in _STARTING:
-                await self.remove_object()
-                raise RuntimeError(f"Service {self.service_name} not running: {pformat(status)}")
-            await asyncio.sleep(0.5)
+        """Wait until the task runs; a task Swarm cannot place is a refused spawn (503).
+        Then the node is the workspace's, and the GPUs are named. A spawn that fails
+        leaves no service behind."""
+        try:
+            task = await self._wait_running()
+        except BaseException:
+            await self.remove_object()
+            raise
         if not self.shared_storage and not self.workspace_node:
             self.workspace_node = task["NodeID"]
         if self.gpus:
@@ -205,8 +205,22 @@ class GPUSwarmSpawner(GPUSpawnerMixin, SwarmSpawner):
             gpus = ", ".join(gpu for one in held for gpu in one.lease.gpus)
             self._event(f"Leased GPU {gpus} on node {held[0].node if held else task['NodeID']}")
 
+    async def _wait_running(self) -> dict:
+        while True:  # JupyterHub's start_timeout bounds it
+            task = await self.get_task()
+            status = task["Status"] if task else {"State": "new"}
+            state = status["State"].lower()
+            if state == "running":
+                return task
+            problem = status.get("Err", "")
+            if state == "pending" and (swarmleases.NO_RESOURCES in problem or swarmleases.NO_NODE in problem):
+                await self._refuse(problem)
+            if state not in _STARTING:
+                raise RuntimeError(f"Service {self.service_name} not running: {pformat(status)}")
+            await asyncio.sleep(0.5)
+
     async def _refuse(self, problem: str):
-        await self.remove_object()
+        await self.remove_object()  # first: what is counted below must not include it
         if swarmleases.NO_NODE in problem and self.workspace_node:
             raise user_error(
                 503,
@@ -222,10 +236,18 @@ class GPUSwarmSpawner(GPUSpawnerMixin, SwarmSpawner):
         raise user_error(503, refusal.message(viewer_is_admin=self.user.admin))
 
     async def remove_object(self):
+        """Remove the service and wait, a bounded while, for its task to end: Swarm frees
+        the task's GPUs only then, and the next spawn must find them free."""
+        service = self.object_id
         try:
             await super().remove_object()
         except docker.errors.NotFound:  # already gone (a refused spawn removes its own)
-            pass
+            return
+        for _ in range(60):
+            if not [task for task in await self.docker("tasks") if task.get("ServiceID") == service]:
+                return
+            await asyncio.sleep(0.5)
+        self.log.warning("Tasks of service %s still there 30 s after its removal", self.service_name)
 
     async def _node_label(self, node_id: str) -> str:
         try:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from .labels import LABEL_USER
 from .leases import Lease, _parse_time
 
+DEFAULT_KIND = "NVIDIA-GPU"  # the resource kind nodes advertise GPUs as (scripts/swarm-node-config's default)
 # Swarm hands the assigned ids to the container as DOCKER_RESOURCE_<KIND>.
 RESOURCE_ENV_PREFIX = "DOCKER_RESOURCE_"
 KIND = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
@@ -94,3 +95,22 @@ def task_leases(
         lease = Lease(user, gpus, since, False, service.get("Spec", {}).get("Name", ""))
         found.append(SwarmLease(names.get(task.get("NodeID"), task.get("NodeID", "")), lease))
     return found
+
+
+def gpu_rows(nodes: Sequence[Mapping], services: Sequence[Mapping], tasks: Sequence[Mapping], kind: str) -> list[dict]:
+    """One row per advertised device for `hubctl gpus`: its node, holders and since when."""
+    held = task_leases(tasks, services, nodes, kind)
+    rows = []
+    for gpu in cluster_gpus(nodes, kind):
+        holders = [one.lease for one in held if one.node == gpu.node and gpu.id in one.lease.gpus]
+        rows.append(
+            {
+                "node": gpu.node + ("" if gpu.usable else " (not available)"),
+                "gpu": gpu.id,
+                "users": [lease.user for lease in holders],
+                "mode": "exclusive" if holders else "",
+                "since": min((lease.since.isoformat() for lease in holders if lease.since), default=""),
+                "containers": [lease.container for lease in holders],
+            }
+        )
+    return rows

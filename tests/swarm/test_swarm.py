@@ -2,6 +2,10 @@
 each (Docker-in-Docker nodes, tests/swarm/cluster.py), the hub deployed by
 scripts/cluster-up, driven through the hub's REST API."""
 
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import requests
 
@@ -82,3 +86,125 @@ def test_a_gpu_server_runs_on_a_worker_with_the_device_swarm_assigned(cluster, a
     assert r.status_code == 200, r.text[:300]
     stop(admin_api, user)
     assert services_of(cluster, user) == []
+
+
+@pytest.fixture
+def clean_pool(cluster, admin_api):
+    """No server runs before or after the test: every GPU is free."""
+
+    def stop_all():
+        for model in api(admin_api, "GET", "/users").json():
+            if model.get("server") or model.get("pending"):
+                stop(admin_api, model["name"])
+
+    stop_all()
+    yield
+    stop_all()
+
+
+def refused_with(response: requests.Response, *words: str) -> str:
+    assert response.status_code == 503, (response.status_code, response.text[:300])
+    message = response.json()["message"]
+    assert all(word in message for word in words), message
+    return message
+
+
+def test_six_users_on_four_gpus_across_two_nodes(cluster, admin_api, clean_pool):
+    users = new_users(admin_api, "six", 6)
+    with ThreadPoolExecutor(6) as pool:
+        answers = dict(zip(users, pool.map(lambda u: start(admin_api, u), users), strict=True))
+    refused = {u for u, r in answers.items() if r.status_code >= 400}
+    for user in set(users) - refused:
+        wait_running(admin_api, user)
+    assert len(refused) == 2, {u: (r.status_code, r.text[:200]) for u, r in answers.items()}
+    for user in refused:
+        refused_with(answers[user], "No free GPU", "4 of the 4 GPUs in this cluster are leased")
+        assert services_of(cluster, user) == []  # nothing left behind
+    leases = held(cluster, users)
+    assert set(leases) == set(users) - refused
+    assert set(leases.values()) == ALL_GPUS  # four servers, four distinct (node, device) pairs
+
+    rows = json.loads(cluster.hubctl("gpus", "--json"))
+    assert {(row["node"], row["gpu"]): row["users"] for row in rows} == {pair: [u] for u, pair in leases.items()}
+
+    # Stop two: the two refused users get exactly the freed devices.
+    leavers = sorted(leases)[:2]
+    freed = {leases[user] for user in leavers}
+    for user in leavers:
+        stop(admin_api, user)
+    for user in refused:
+        assert start(admin_api, user).status_code in (201, 202)
+        wait_running(admin_api, user)
+    assert {pair for user, pair in held(cluster, refused).items()} == freed
+    assert len(set(held(cluster, users).values())) == 4
+
+
+def test_workspace_stays_on_its_node_and_its_user_is_pinned_there(cluster, admin_api, clean_pool):
+    [user] = new_users(admin_api, "pin", 1)
+    assert start(admin_api, user).status_code in (201, 202)
+    wait_running(admin_api, user)
+    node, container_id, _ = placement(cluster, user)
+    container = node_engine(cluster, node).containers.get(container_id)
+    code, out = container.exec_run(["bash", "-c", "echo kept > ~/notes.txt"], user="1000")
+    assert code == 0, out
+    stop(admin_api, user)
+    assert start(admin_api, user).status_code in (201, 202)
+    wait_running(admin_api, user)
+    again, container_id, _ = placement(cluster, user)
+    [service] = services_of(cluster, user)
+    node_id = cluster.manager.nodes.get(again).id
+    assert service.attrs["Spec"]["TaskTemplate"]["Placement"]["Constraints"] == [f"node.id=={node_id}"]
+    assert again == node
+    container = node_engine(cluster, node).containers.get(container_id)
+    assert container.exec_run(["cat", "/home/jovyan/notes.txt"], user="1000").output == b"kept\n"
+
+
+def set_availability(cluster, node: str, availability: str) -> None:
+    target = cluster.manager.nodes.get(node)
+    target.update({**target.attrs["Spec"], "Availability": availability})
+
+
+def test_a_drained_worker_stops_its_servers_and_its_users_wait_for_their_node(cluster, admin_api, clean_pool):
+    [user] = new_users(admin_api, "drain", 1)
+    assert start(admin_api, user).status_code in (201, 202)
+    wait_running(admin_api, user)
+    node, _, _ = placement(cluster, user)
+    set_availability(cluster, node, "drain")
+    try:
+        wait_stopped(admin_api, user, timeout=90)  # the hub's poll finds the task gone
+        assert services_of(cluster, user) == []
+        rows = json.loads(cluster.hubctl("gpus", "--json"))
+        assert all(row["users"] == [] for row in rows), rows  # its GPU is back in the pool
+        # Its workspace is on the drained node: refused, never an empty one elsewhere.
+        refused_with(start(admin_api, user), f"Your workspace is on node {node}")
+        assert services_of(cluster, user) == []
+    finally:
+        set_availability(cluster, node, "active")
+    time.sleep(3)  # the node's anchor task rejoins the hub's network (docker-stack.yml)
+    assert start(admin_api, user).status_code in (201, 202)
+    wait_running(admin_api, user)
+    assert placement(cluster, user)[0] == node
+
+
+def test_a_hub_restart_keeps_servers_running_and_hands_no_device_twice(cluster, admin_api, clean_pool):
+    first = new_users(admin_api, "keep", 2)
+    for user in first:
+        assert start(admin_api, user).status_code in (201, 202)
+        wait_running(admin_api, user)
+    before = {user: placement(cluster, user) for user in first}
+    cluster.manager.services.get(f"{NAME}_hub").force_update()
+    time.sleep(5)
+    cluster.wait_healthy()
+    for user in first:
+        wait_running(admin_api, user)
+        assert placement(cluster, user) == before[user]  # the same container, untouched
+        r = requests.get(f"{cluster.base_url}/user/{user}/api/status", headers=admin_api.headers, timeout=30)
+        assert r.status_code == 200, r.text[:300]
+    later = new_users(admin_api, "after", 3)
+    answers = {user: start(admin_api, user) for user in later}
+    refused = {user for user, r in answers.items() if r.status_code >= 400}
+    assert len(refused) == 1, {u: (r.status_code, r.text[:200]) for u, r in answers.items()}
+    refused_with(answers[refused.pop()], "No free GPU")
+    for user in set(later) - set(refused):
+        wait_running(admin_api, user)
+    assert set(held(cluster, first + later).values()) == ALL_GPUS
