@@ -184,7 +184,10 @@ class GPUSwarmSpawner(GPUSpawnerMixin, SwarmSpawner):
         """The service's one task that should run (else its latest), found by service id."""
         if not self.object_id:
             return None
-        tasks = await self.docker("tasks", filters={"service": self.object_id})
+        try:
+            tasks = await self.docker("tasks", filters={"service": self.object_id})
+        except docker.errors.NotFound:  # the service is gone
+            return None
         mine = [task for task in tasks if task.get("ServiceID") == self.object_id]
         wanted = [task for task in mine if task.get("DesiredState") == "running"]
         return max(wanted or mine, key=lambda task: task.get("CreatedAt", ""), default=None)
@@ -259,7 +262,9 @@ class GPUSwarmSpawner(GPUSpawnerMixin, SwarmSpawner):
         """Running only while the task runs: a task that a drained or failed node lost is
         a stopped server (its GPUs back in the pool), not one waiting somewhere else."""
         task = await self.get_task()
-        if not task:
-            return 0
-        state = task["Status"]["State"]
-        return None if state == "running" else pformat(task["Status"])
+        if task and task["Status"]["State"] == "running":
+            return None
+        # JupyterHub stops only servers that poll as running: the service goes here, or
+        # its replacement task (pending for its node) would start when that node returns.
+        await self.remove_object()
+        return pformat(task["Status"]) if task else 0

@@ -32,6 +32,25 @@ def services_of(cluster, user: str) -> list:
     return cluster.manager.services.list(filters={"label": f"{LABEL_USER}={user}"})
 
 
+def wait_no_service(cluster, user: str, timeout: float = 30) -> None:
+    """The hub reports a server stopped before its stop (which removes the service) ends."""
+    deadline = time.monotonic() + timeout
+    while services_of(cluster, user):
+        assert time.monotonic() < deadline, f"service of {user} still there after {timeout}s"
+        time.sleep(0.5)
+
+
+def reachable(cluster, admin_api, user: str, timeout: float = 60) -> None:
+    """The server answers through the hub's proxy (after a hub restart: once its new address is known)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = requests.get(f"{cluster.base_url}/user/{user}/api/status", headers=admin_api.headers, timeout=30)
+        if r.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert r.status_code == 200, r.text[:300]
+
+
 def placement(cluster, user: str) -> tuple[str, str, tuple[str, ...]]:
     """(node, container id, GPU ids) of ``user``'s running server, as Swarm has it."""
     [service] = services_of(cluster, user)
@@ -81,9 +100,7 @@ def test_a_gpu_server_runs_on_a_worker_with_the_device_swarm_assigned(cluster, a
     assert container.attrs["HostConfig"]["Runtime"] == TEST_RUNTIME.split("=")[0]  # the seam, as the node's default
     assert container.attrs["Config"]["User"] == "1000:100"
     assert container.attrs["HostConfig"]["CapDrop"] == ["ALL"]
-    # reachable through the hub's proxy, from the manager to the worker over the overlay network
-    r = requests.get(f"{cluster.base_url}/user/{user}/api/status", headers=admin_api.headers, timeout=30)
-    assert r.status_code == 200, r.text[:300]
+    reachable(cluster, admin_api, user)  # through the hub's proxy, manager to worker over the overlay network
     stop(admin_api, user)
     assert services_of(cluster, user) == []
 
@@ -172,7 +189,7 @@ def test_a_drained_worker_stops_its_servers_and_its_users_wait_for_their_node(cl
     set_availability(cluster, node, "drain")
     try:
         wait_stopped(admin_api, user, timeout=90)  # the hub's poll finds the task gone
-        assert services_of(cluster, user) == []
+        wait_no_service(cluster, user)
         rows = json.loads(cluster.hubctl("gpus", "--json"))
         assert all(row["users"] == [] for row in rows), rows  # its GPU is back in the pool
         # Its workspace is on the drained node: refused, never an empty one elsewhere.
@@ -198,13 +215,12 @@ def test_a_hub_restart_keeps_servers_running_and_hands_no_device_twice(cluster, 
     for user in first:
         wait_running(admin_api, user)
         assert placement(cluster, user) == before[user]  # the same container, untouched
-        r = requests.get(f"{cluster.base_url}/user/{user}/api/status", headers=admin_api.headers, timeout=30)
-        assert r.status_code == 200, r.text[:300]
+        reachable(cluster, admin_api, user)
     later = new_users(admin_api, "after", 3)
     answers = {user: start(admin_api, user) for user in later}
     refused = {user for user, r in answers.items() if r.status_code >= 400}
     assert len(refused) == 1, {u: (r.status_code, r.text[:200]) for u, r in answers.items()}
-    refused_with(answers[refused.pop()], "No free GPU")
+    refused_with(answers[min(refused)], "No free GPU")
     for user in set(later) - set(refused):
         wait_running(admin_api, user)
     assert set(held(cluster, first + later).values()) == ALL_GPUS
