@@ -211,8 +211,7 @@ def _spawner(s: Mapping[str, Any], c: Config) -> None:
         spawner.profile_list = s["profiles"]
     c.Spawner.start_timeout = 120
     c.Spawner.http_timeout = 60
-    if s["engine"] == "swarm":
-        _swarm(s, spawner, c)
+    _swarm(s, spawner, c)
 
 
 # Settings of a single host's engine that a Swarm service has no equivalent for.
@@ -220,8 +219,10 @@ DOCKER_ONLY = ("gpu_ids", "gpu_mode", "gpu_runtime", "isolate_servers")
 
 
 def _swarm(s: Mapping[str, Any], docker: Config, c: Config) -> None:
-    """The same settings on the Swarm spawner; its GPUs are the nodes' generic resources."""
-    c.JupyterHub.spawner_class = "gpuswarm"
+    """The same settings on the Swarm spawner (used where engine is swarm); its GPUs are the
+    nodes' generic resources."""
+    if s["engine"] == "swarm":
+        c.JupyterHub.spawner_class = "gpuswarm"
     for key, value in docker.items():
         if key not in DOCKER_ONLY:
             c.GPUSwarmSpawner[key] = value

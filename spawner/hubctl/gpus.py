@@ -52,7 +52,7 @@ def swarm_gpu_rows(api, client=None) -> list[dict]:
 
 
 def cmd_gpus(api, args, client=None, *, nvml=inventory.AUTO, run=inventory.AUTO) -> str:
-    if api.settings["engine"] == "swarm":
+    if api.settings.get("engine") == "swarm":
         rows = swarm_gpu_rows(api, client)
         if args.json:
             return json.dumps(rows, indent=2)
@@ -74,7 +74,7 @@ def cmd_gpus(api, args, client=None, *, nvml=inventory.AUTO, run=inventory.AUTO)
 
 
 def cmd_gpus_free(api, args) -> str:
-    found = swarm_gpu_rows(api) if api.settings["engine"] == "swarm" else gpu_rows(api)
+    found = swarm_gpu_rows(api) if api.settings.get("engine") == "swarm" else gpu_rows(api)
     rows = {row["gpu"]: row for row in found}
     if args.id not in rows:
         raise SystemExit(f"ERROR: no GPU {args.id!r}; known: {', '.join(rows) or 'none'}")

@@ -68,6 +68,8 @@ NOT_CARRIED = {
     "gpu_runtime": "the NVIDIA device plugin and container toolkit pass GPUs to pods",
     "gpu_quota": "KubeSpawner has no per-user GPU quota (a ResourceQuota bounds a whole namespace)",
     "gpu_group_quotas": "KubeSpawner has no per-group GPU quota",
+    "engine": "the chart's KubeSpawner: Kubernetes is the engine",
+    "workspace_nfs": "homes are the chart's per-user PVCs (singleuser.storage); an NFS StorageClass can back them",
 }
 
 # Runs at the end of the chart's jupyterhub_config.py (hub.extraConfig), where
