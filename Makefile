@@ -56,5 +56,5 @@ test-gpu: venv ## The GPU suite: an NVIDIA GPU, its container toolkit, a conda c
 	@scripts/build-images --production
 	$(PY) -m pytest tests/gpu -m gpu -p no:cacheprovider -ra
 
-benchmark: venv images ## Spawn latency: this spawner vs stock DockerSpawner (N=1,10,25)
+benchmark: venv images ## Login storm: our spawner and image vs a stock deployment (N=1,10,25)
 	$(PY) benchmarks/spawn.py

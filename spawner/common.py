@@ -339,6 +339,7 @@ class GPUSpawnerMixin(HasTraits):
         except Exception as e:  # a value the site's callable made, or one the trait refuses
             raise self._site_error(f"profile {profile['slug']!r}: {e}") from e
         self.log.info("%s: profile %s, %d GPU(s), image %s", self._log_name, profile["slug"], self.gpus, self.image)
+        self._profile_slug = profile["slug"]
 
     def _split_image_request(self, configured, user_options):
         """(options, image) where ``image`` is DockerSpawner's own ``image`` request
@@ -377,6 +378,8 @@ class GPUSpawnerMixin(HasTraits):
         # user_options["image"] (a profile choice or DockerSpawner's own image
         # request) was resolved and checked by _apply_profile.
         return self.image
+
+    _profile_slug = ""  # the chosen profile's, for accounting by profile (spawner/usage.py)
 
     def _account(self) -> str:
         """This account's creation time: tells it apart from a removed account of the same name."""

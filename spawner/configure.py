@@ -14,13 +14,16 @@ from typing import Any
 from tornado.httpserver import HTTPServer
 from traitlets.config import Config
 
+from . import gpureclaim, idlenotices
 from .auth import TEMPLATES
 from .auth.oauth import CLASSES
+from .culling import culler_service, profile_timeouts
 from .hubsecrets import (
     COOKIE_SECRET,
     CRYPT_KEY,
     HUBCTL_TOKEN,
     INITIAL_ADMIN_PASSWORD,
+    METRICS_TOKEN,
     OAUTH_CLIENT_SECRET,
     PROXY_TOKEN,
     ensure_secret,
@@ -28,6 +31,7 @@ from .hubsecrets import (
     secret_path,
 )
 from .names import WORKSPACE_VOLUME
+from .profiles import DEFAULT_PROFILES, ProfileError, normalize_profiles
 from .providers import GROUP_PROVIDERS, NATIVE
 from .settings import SettingsError
 
@@ -52,6 +56,7 @@ def apply(settings: Mapping[str, Any], c: Config) -> None:
     _login(settings, c)
     _services(settings, c)
     _spawner(settings, c)
+    _operating(settings, c)
 
 
 def _hub(s: Mapping[str, Any], c: Config) -> None:
@@ -172,17 +177,24 @@ PROVIDER_FIELDS = {"oidc": _oidc, "github": _github, "gitlab": _gitlab, "google"
 
 
 def _services(s: Mapping[str, Any], c: Config) -> None:
-    """The admin CLI and, where idle_timeout is set, the idle culler: each with a scoped role."""
+    """The admin CLI and, where idle_timeout or a profile's is set, the idle culler: each with a scoped role."""
     token = ensure_secret(secret_path(s["data_dir"], HUBCTL_TOKEN))
     services = [{"name": "hubctl", "api_token": token}]
     roles = [{"name": "hubctl", "services": ["hubctl"], "scopes": HUBCTL_SCOPES}]
-    timeout = s["idle_timeout"]
-    if timeout:  # culling stops the server, which returns its GPUs
-        # look often enough that a server outlives its timeout by at most a quarter
-        every = max(5, min(300, timeout // 4))
-        command = ["python3", "-m", "jupyterhub_idle_culler", f"--timeout={timeout}", f"--cull-every={every}"]
-        services.append({"name": "idle-culler", "command": command})
+    try:  # the spawner checks each override key too (GPUDockerSpawner.check_config)
+        configured = normalize_profiles(s["profiles"] or DEFAULT_PROFILES)
+    except ProfileError as e:
+        raise SettingsError(f"profiles: {e}") from None
+    # culling stops the server, which returns its GPUs; profiles may set their own timeout
+    culler = culler_service(s["idle_timeout"], profile_timeouts(configured), s["data_dir"])
+    if culler:
+        services.append(culler)
         roles.append({"name": "idle-culler", "services": ["idle-culler"], "scopes": CULLER_SCOPES})
+    reclaim = gpureclaim.service(s)  # GPU-idle reclaim, and its notices on the home page
+    if reclaim:
+        services.append(reclaim)
+        roles.append({"name": "gpu-reclaim", "services": ["gpu-reclaim"], "scopes": gpureclaim.RECLAIM_SCOPES})
+        c.JupyterHub.template_vars = {"announcement_home": idlenotices.HomeAnnouncement(s["data_dir"])}
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles
 
@@ -209,13 +221,14 @@ def _spawner(s: Mapping[str, Any], c: Config) -> None:
     spawner.gpu_group_quotas = s["gpu_group_quotas"]
     if s["profiles"]:  # else the spawner's built-in set
         spawner.profile_list = s["profiles"]
+    spawner.workspace_soft_limit = s["workspace_soft_limit"]
     c.Spawner.start_timeout = 120
     c.Spawner.http_timeout = 60
     _swarm(s, spawner, c)
 
 
 # Settings of a single host's engine that a Swarm service has no equivalent for.
-DOCKER_ONLY = ("gpu_ids", "gpu_mode", "gpu_runtime", "isolate_servers")
+DOCKER_ONLY = ("gpu_ids", "gpu_mode", "gpu_runtime", "isolate_servers", "workspace_soft_limit")
 
 
 def _swarm(s: Mapping[str, Any], docker: Config, c: Config) -> None:
@@ -234,3 +247,27 @@ def _swarm(s: Mapping[str, Any], docker: Config, c: Config) -> None:
             "o": f"addr={host},rw,nfsvers=4",
             "device": f":{path}/{WORKSPACE_VOLUME}",  # rendered per user by the spawner
         }
+
+
+def _operating(s: Mapping[str, Any], c: Config) -> None:
+    """GPU-hours ledger (a service of its own), metrics behind read:metrics, the admin GPU page."""
+    # imported here: the page module needs JupyterHub's handlers, which the hub has and hubctl need not load
+    from . import gpupage, metrics, usage
+
+    ledger = os.path.join(s["data_dir"], usage.LEDGER_FILE)
+    c.JupyterHub.authenticate_prometheus = True  # /hub/metrics answers only tokens with read:metrics
+    watch = ["python3", "-m", "spawner.usage", f"--db={ledger}", f"--prefix={s['prefix']}"]
+    token = ensure_secret(secret_path(s["data_dir"], METRICS_TOKEN))
+    c.JupyterHub.services = [
+        *c.JupyterHub.services,
+        {"name": "usage-ledger", "command": watch},
+        {"name": "metrics", "api_token": token},
+    ]
+    c.JupyterHub.load_roles = [
+        *c.JupyterHub.load_roles,
+        {"name": "metrics", "services": ["metrics"], "scopes": ["read:metrics"]},
+    ]
+    collector = metrics.install(s["prefix"], s["gpus"], s["data_dir"])
+    # JupyterHub 5 still honours extra_handlers (it logs that services are preferred):
+    # the page belongs in the hub, beside /hub/admin, with its templates and login
+    c.JupyterHub.extra_handlers = [(r"/gpus", gpupage.GpusHandler, {"collector": collector, "ledger": ledger})]

@@ -11,6 +11,7 @@ HUBCTL_TOKEN = "hubctl_token"
 INITIAL_ADMIN_PASSWORD = "initial_admin_password"  # written by PlatformAuthenticator
 CRYPT_KEY = "crypt_key"  # encrypts auth_state (the provider's tokens and groups)
 OAUTH_CLIENT_SECRET = "oauth_client_secret"  # written by the admin: scripts/hub-secret
+METRICS_TOKEN = "metrics_token"  # the metrics service's: Prometheus scrapes /hub/metrics with it
 
 
 def secret_path(data_dir: str, name: str) -> str:

@@ -343,6 +343,30 @@ def usage(*, nvml: Any = AUTO) -> dict[str, dict[str, int | None]]:
         nvml.nvmlShutdown()
 
 
+def activity(*, nvml: Any = AUTO) -> dict[str, tuple[int, int]]:
+    """(SM %, memory-controller %) per device id, as NVML samples them; {} without NVML.
+    Devices NVML reports no rates for (MIG instances) are left out: GPU-idle reclaim
+    counts a device with no sample as busy."""
+    nvml = _nvml(nvml)
+    if nvml is None:
+        return {}
+    try:
+        nvml.nvmlInit()
+    except nvml.NVMLError:
+        return {}
+    try:
+        result: dict[str, tuple[int, int]] = {}
+        for gpu, handle in _nvml_devices(nvml):
+            try:
+                rates = nvml.nvmlDeviceGetUtilizationRates(handle)
+            except nvml.NVMLError:
+                continue
+            result[gpu.id] = (int(rates.gpu), int(rates.memory))
+        return result
+    finally:
+        nvml.nvmlShutdown()
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,

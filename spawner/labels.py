@@ -8,6 +8,7 @@ LABEL_GPU_MODE = "gpuhub.gpu-mode"
 LABEL_ARCHIVE_OF = "gpuhub.archive-of"  # archived workspace: its former owner
 LABEL_ARCHIVED_AT = "gpuhub.archived-at"
 LABEL_ACCOUNT = "gpuhub.account"  # workspace volume: creation time of the owning account
+LABEL_PROFILE = "gpuhub.profile"  # user container: the slug of the profile it was started with
 
 
 def owner_labels(prefix: str, user: str) -> dict[str, str]:

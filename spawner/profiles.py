@@ -146,6 +146,9 @@ def _normalize_profile(raw: Any, check: OverrideCheck | None = None) -> dict[str
     groups = raw.get("allowed_groups") or []
     if isinstance(groups, str) or not isinstance(groups, Sequence) or not all(isinstance(g, str) and g for g in groups):
         raise ProfileError(f"{where}: allowed_groups must be a list of group names, got {shown(groups)}")
+    timeout = raw.get("idle_timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0):
+        raise ProfileError(f"{where}: idle_timeout must be whole seconds (0: never culled), got {shown(timeout)}")
     raw.update(
         slug=slug,
         description=str(raw.get("description", "")),

@@ -35,6 +35,13 @@ def _names(value: Any) -> list[str]:
     return [_text(item) for item in items]
 
 
+def _one_name(value: Any) -> list[str]:
+    names = _names(value)
+    if len(names) != 1:
+        raise ValueError("expected one domain (usernames are the part before @, unique within one domain)")
+    return names
+
+
 def _seconds(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError("expected a number of seconds")
@@ -74,7 +81,8 @@ PROVIDERS: dict[str, dict[str, tuple[Callable[[Any], Any], str]]] = {
         "gitlab_url": (_url, "a self-hosted GitLab's URL"),
     },
     "google": {
-        "hosted_domain": (_names, "Google Workspace domains whose users may sign in"),
+        # One domain: oauthenticator then strips "@domain", so names fit the platform's rule.
+        "hosted_domain": (_one_name, "the Google Workspace domain whose users may sign in"),
     },
 }
 REQUIRED = {
@@ -82,7 +90,7 @@ REQUIRED = {
     "oidc": ("client_id", "authorize_url", "token_url", "userdata_url"),
     "github": ("client_id",),
     "gitlab": ("client_id",),
-    "google": ("client_id",),
+    "google": ("client_id", "hosted_domain"),
 }
 # Without one of these nobody but an admin_users name could sign in.
 GATES = {
@@ -90,7 +98,7 @@ GATES = {
     "oidc": ("allowed_groups", "allowed_users"),
     "github": ("organizations", "allowed_users"),
     "gitlab": ("gitlab_groups", "allowed_users"),
-    "google": ("hosted_domain", "allowed_users"),
+    "google": ("hosted_domain",),
 }
 # Groups the provider reports, which become JupyterHub groups at each login.
 GROUP_PROVIDERS = ("oidc", "github")

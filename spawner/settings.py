@@ -77,6 +77,17 @@ def _float(value: Any) -> float:
     return number
 
 
+def _percent(value: Any) -> int:
+    number = _int(value)
+    if number > 100:
+        raise ValueError("expected a percentage 0..100")
+    return number
+
+
+def _optional_size(value: Any) -> str:
+    return "" if str(value).strip() == "" else parse_size(value)
+
+
 def _choice(*allowed: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         text = _str(value).lower()
@@ -240,6 +251,31 @@ SCHEMA: dict[str, Setting] = {
         "Swarm: an NFS export holding one directory per user (named as their volume), mounted wherever a "
         "server lands; empty: each workspace stays on the node where it was made and its user is pinned there.",
         "10.0.0.5:/export/gpuhub-homes",
+    ),
+    "gpu_idle_timeout": Setting(
+        7200,
+        _int,
+        "Seconds a server's leased GPUs may stay idle (below gpu_idle_threshold) before it is stopped (0: never).",
+        3600,
+    ),
+    "gpu_idle_threshold": Setting(
+        5, _percent, "Percent of SM and of memory activity below which a GPU counts as idle.", 10
+    ),
+    "gpu_idle_warning": Setting(
+        900, _int, "Seconds before a GPU-idle stop that the user is warned on the hub's home page.", 1800
+    ),
+    "gpu_idle_exempt_admins": Setting(True, _bool, "Admins' servers are never stopped for idle GPUs.", "false"),
+    "gpu_idle_exempt_group": Setting(
+        "", _str, "Members of this JupyterHub group are never stopped for idle GPUs (empty: none).", "long-runs"
+    ),
+    "gpu_samples_file": Setting(
+        "",
+        _str,
+        "GPU activity from this JSON file ({id: {sm, memory}} in percent) instead of NVML (empty: NVML).",
+        "/srv/jupyterhub/data/gpu-samples.json",
+    ),
+    "workspace_soft_limit": Setting(
+        "", _optional_size, "Workspace size above which a spawn shows a warning (empty: none).", "50G"
     ),
 }
 

@@ -14,13 +14,14 @@ from urllib.parse import urlparse
 
 import docker
 from dockerspawner import DockerSpawner
-from traitlets import Bool, CaselessStrEnum, Int, List, Unicode, default, validate
+from traitlets import Bool, CaselessStrEnum, Float, Int, List, TraitError, Unicode, default, validate
 
-from . import inventory, leases, networks, workspaces
+from . import inventory, leases, networks, readiness, workspaces
 from .common import GPUSpawnerMixin, user_error
-from .labels import LABEL_ACCOUNT, owner_labels
+from .labels import LABEL_ACCOUNT, LABEL_PROFILE, owner_labels
 from .overrides import UnderPlatform
 from .settings import GPU_MODES
+from .sizes import human, parse_size, size_bytes
 
 # One hub process, one event loop: an asyncio lock serialises every
 # allocate-and-create so that concurrent spawns never race for a device.
@@ -95,6 +96,36 @@ class GPUDockerSpawner(GPUSpawnerMixin, DockerSpawner):
         """,
     )
 
+    ready_poll_interval = Float(
+        0.1,
+        config=True,
+        help="""Seconds between checks, after the container starts, of whether the
+        server's port accepts connections; start() returns when it does, so the
+        hub's own check (jittered backoff, up to seconds late) finds it up at
+        once. 0: leave it to the hub alone, as stock DockerSpawner does, e.g.
+        ``c.GPUDockerSpawner.ready_poll_interval = 0.25``.
+        """,
+    )
+
+    @validate("ready_poll_interval")
+    def _validate_ready_poll_interval(self, proposal):
+        if proposal.value < 0:
+            raise TraitError(f"ready_poll_interval must be 0 or more seconds, not {proposal.value}")
+        return proposal.value
+
+    workspace_soft_limit = Unicode(
+        "",
+        config=True,
+        help="""Workspace size above which each spawn of its owner shows a warning in
+        the progress messages (nothing is refused); empty: no limit. e.g.
+        ``c.GPUDockerSpawner.workspace_soft_limit = "50G"``.
+        """,
+    )
+
+    @validate("workspace_soft_limit")
+    def _validate_workspace_soft_limit(self, proposal):
+        return parse_size(proposal.value) if proposal.value else ""
+
     hub_container = Unicode(
         config=True,
         help="""The hub's own container (name or id), joined to every
@@ -167,6 +198,8 @@ class GPUDockerSpawner(GPUSpawnerMixin, DockerSpawner):
 
     async def create_object(self):
         await self._claim_workspace()
+        if self.workspace_soft_limit:
+            await self._warn_over_soft_limit()
         if self.isolate_servers:
             await self._join_server_network()
         if not self.gpus:  # no lease, nothing to race for
@@ -195,6 +228,21 @@ class GPUDockerSpawner(GPUSpawnerMixin, DockerSpawner):
                 409,
                 f"A workspace of an earlier account named {self.user.name!r} still exists; it is never handed "
                 "to a new account. An admin archives it with `hubctl workspaces archive` and can then restore it.",
+            )
+
+    async def _warn_over_soft_limit(self):
+        """A progress message when the workspace is over ``workspace_soft_limit``; advisory:
+        a size the engine cannot give now is logged and the spawn goes on."""
+        try:
+            used = (await asyncio.to_thread(workspaces.volume_sizes, self.client)).get(self.workspace_volume)
+        except docker.errors.APIError as e:
+            self.log.warning("Size of %s unknown, soft limit not checked: %s", self.workspace_volume, e.explanation)
+            return
+        limit = size_bytes(self.workspace_soft_limit)
+        if used is not None and used > limit:
+            self._event(
+                f"Warning: your workspace uses {human(used)}, over the soft limit of {human(limit)}; "
+                "please delete what you no longer need (old checkpoints, ~/.conda-pkgs)"
             )
 
     async def delete_forever(self):
@@ -273,6 +321,8 @@ class GPUDockerSpawner(GPUSpawnerMixin, DockerSpawner):
 
     def _platform_create_kwargs(self):
         labels = owner_labels(self.prefix, self.user.name)
+        if self._profile_slug:
+            labels[LABEL_PROFILE] = self._profile_slug
         if self._leased:
             labels.update(
                 leases.lease_labels(self.user.name, self._leased, self.gpu_shared, datetime.now(timezone.utc))
@@ -286,4 +336,10 @@ class GPUDockerSpawner(GPUSpawnerMixin, DockerSpawner):
 
     async def start(self):
         self._leased = ()
-        return await super().start()
+        ip, port = await super().start()
+        if self.ready_poll_interval:
+            await readiness.wait_for_port(ip, port, self.http_timeout, self.ready_poll_interval, self._running)
+        return ip, port
+
+    async def _running(self) -> bool:
+        return await self.poll() is None

@@ -9,6 +9,7 @@ executor, hubctl directly.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -36,6 +37,27 @@ def _exists(client: docker.APIClient, volume: str) -> bool:
     except docker.errors.NotFound:
         return False
     return True
+
+
+DF_TRIES = 20  # the engine runs one disk-usage count at a time and refuses a second meanwhile
+
+
+def volume_sizes(client: docker.APIClient) -> dict[str, int]:
+    """{volume: bytes} by Docker's own count (``docker system df``); blocking, waits its turn."""
+    for attempt in range(DF_TRIES):
+        try:
+            usage = client.df()
+            break
+        except docker.errors.APIError as e:
+            if "already running" not in str(e.explanation) or attempt == DF_TRIES - 1:
+                raise
+            time.sleep(0.5)
+    found = {}
+    for v in usage.get("Volumes") or []:
+        size = (v.get("UsageData") or {}).get("Size", -1)
+        if size >= 0:
+            found[v["Name"]] = size
+    return found
 
 
 def copy_volume(client: docker.APIClient, image: str, source: str, target: str) -> None:

@@ -18,6 +18,7 @@ import docker
 import pytest
 import requests
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from spawner.labels import LABEL_DEPLOYMENT, LABEL_USER
 
@@ -87,6 +88,27 @@ class Deployment:
         self.wait_healthy()
         return re.search(r"with password (\S+)", self.hubctl("first-admin").stdout).group(1)
 
+    def hub_container(self):
+        [hub] = docker.from_env().containers.list(
+            filters={"label": [f"com.docker.compose.project={self.prefix}", "com.docker.compose.service=hub"]}
+        )
+        return hub
+
+    def hub_file(self, path: str) -> str:
+        """A text file in the hub's container (a secret in its data volume, say), stripped."""
+        code, out = self.hub_container().exec_run(["cat", path])
+        assert code == 0, out.decode()
+        return out.decode().strip()
+
+    def metrics(self) -> dict:
+        """/hub/metrics with the metrics service's token, parsed by prometheus_client:
+        {(sample name, sorted labels): value}."""
+        token = self.hub_file("/srv/jupyterhub/data/secrets/metrics_token")
+        r = requests.get(f"{self.base_url}/hub/metrics", headers={"Authorization": f"token {token}"}, timeout=30)
+        assert r.status_code == 200, f"{r.status_code} {r.text[:300]}"
+        families = text_string_to_metric_families(r.text)
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
+
     def admin_api(self) -> requests.Session:
         session = requests.Session()
         session.headers["Authorization"] = f"token {self.hubctl('token').stdout.strip()}"
@@ -109,7 +131,7 @@ class Deployment:
 
 
 TEST = Deployment(PREFIX, PORT)
-run, hubctl, wait_healthy = TEST.run, TEST.hubctl, TEST.wait_healthy
+run, hubctl, wait_healthy, hub_container = TEST.run, TEST.hubctl, TEST.wait_healthy, TEST.hub_container
 
 
 def built_image(client, tag: str):
@@ -227,13 +249,6 @@ _SQL = (
     "import json, sqlite3, sys; sql, params = json.loads(sys.argv[1]); db = sqlite3.connect(sys.argv[2]);"
     "rows = db.execute(sql, params).fetchall(); db.commit(); print(json.dumps(rows))"
 )
-
-
-def hub_container():
-    [hub] = docker.from_env().containers.list(
-        filters={"label": [f"com.docker.compose.project={PREFIX}", "com.docker.compose.service=hub"]}
-    )
-    return hub
 
 
 def hub_sql(sql: str, *params) -> list:

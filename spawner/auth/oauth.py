@@ -3,6 +3,7 @@ the platform's username rule, reasons on every refusal, and no silent merge
 with an account that signs in with a hub password."""
 
 import json
+from contextvars import ContextVar
 
 import jwt
 from jupyterhub.apihandlers.base import APIHandler
@@ -13,7 +14,7 @@ from oauthenticator.generic import GenericOAuthenticator
 from oauthenticator.github import GitHubOAuthenticator
 from oauthenticator.gitlab import GitLabOAuthenticator
 from oauthenticator.google import GoogleOAuthenticator
-from oauthenticator.oauth2 import OAuthLoginHandler
+from oauthenticator.oauth2 import OAuthCallbackHandler, OAuthLoginHandler
 from sqlalchemy import inspect
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
@@ -29,7 +30,7 @@ PROBE_TIMEOUT = 5
 
 def native_account(db, name: str) -> UserInfo | None:
     """The hub-password record of ``name``, if the hub ever had native accounts."""
-    if not inspect(db.bind).has_table(UserInfo.__tablename__):
+    if db is None or not inspect(db.bind).has_table(UserInfo.__tablename__):
         return None
     return UserInfo.find(db, name)
 
@@ -87,13 +88,42 @@ class ProviderLinkAPIHandler(APIHandler):
         self.write(json.dumps({"name": user_name, "had_password": info is not None}))
 
 
+# Why this sign-in was refused, for the page the callback answers with. The hooks
+# keep oauthenticator's contract (return False / None), so the reason travels in a
+# dict the callback handler creates: JupyterHub runs the hooks as tasks, which
+# copy the context, but share this dict.
+_REFUSAL: ContextVar[dict | None] = ContextVar("gpuhub_refusal", default=None)
+
+
+class ProviderCallbackHandler(OAuthCallbackHandler):
+    """oauthenticator's callback, with the reason of a refusal on its 403 page."""
+
+    async def get(self):
+        refusal = {}
+        _REFUSAL.set(refusal)
+        try:
+            await super().get()
+        except web.HTTPError as e:
+            if e.status_code == 403 and refusal.get("why"):
+                raise web.HTTPError(403, refusal["why"]) from None
+            raise
+
+
 class ProviderLogin(UsernameRule):
     """What every provider class of the platform adds to oauthenticator's."""
 
     login_handler = ProviderLoginHandler
+    callback_handler = ProviderCallbackHandler
 
     def get_handlers(self, app):
         return [*super().get_handlers(app), (r"/api/provider-links/([^/]+)", ProviderLinkAPIHandler)]
+
+    def refuse(self, name: str, why: str) -> None:
+        """Record why ``name`` may not sign in: the callback's 403 page says it."""
+        self.log.info("sign-in of %s refused: %s", shown(name), why)
+        refusal = _REFUSAL.get()
+        if refusal is not None:
+            refusal["why"] = why
 
     async def authenticate(self, handler, data=None, **kwargs):
         try:
@@ -103,30 +133,34 @@ class ProviderLogin(UsernameRule):
         name = model["name"]
         if not self.validate_username(name):
             raw = self.user_info_to_username(model["auth_state"][self.user_auth_state_key])
-            raise web.HTTPError(
-                403, f"Your name at the identity provider, {shown(raw)}, cannot be a name here: {self.username_rule}."
-            )
-        if native_account(handler.db, name) is not None:
-            raise web.HTTPError(
-                403,
+            why = f"Your name at the identity provider, {shown(raw)}, cannot be a name here: {self.username_rule}."
+            self.refuse(name, why)
+            return None
+        # handler.db: the hub's database (a handler without one has no native accounts to clash with)
+        if native_account(getattr(handler, "db", None), name) is not None:
+            why = (
                 f"An account named {name} signs in with a password on this hub; it is not merged with your "
-                f"identity at the provider. An admin links them with: hubctl users link {name}",
+                f"identity at the provider. An admin links them with: hubctl users link {name}"
             )
+            self.refuse(name, why)
+            return None
         return model
 
     async def check_blocked_users(self, username, auth_model):
         if not await maybe_future(super().check_blocked_users(username, auth_model)):
-            raise web.HTTPError(403, f"{username} may not sign in to this hub (blocked by an admin).")
+            self.refuse(username, f"{username} may not sign in to this hub (blocked by an admin).")
+            return False
         return True
 
     async def check_allowed(self, username, auth_model):
         if await maybe_future(super().check_allowed(username, auth_model)):
             return True
-        raise web.HTTPError(
-            403,
+        why = (
             f"{username} signed in at the identity provider but is not allowed on this hub "
-            "(in none of its allowed groups or users). Ask your lab's admin to add you.",
+            "(in none of its allowed groups or users). Ask your lab's admin to add you."
         )
+        self.refuse(username, why)
+        return False
 
     async def refresh_user(self, user, handler=None, **kwargs):
         """A user the provider no longer allows must sign in again, and is then refused.
@@ -137,13 +171,11 @@ class ProviderLogin(UsernameRule):
         if self.enable_auth_state and not await user.get_auth_state():
             return True
         model = await super().refresh_user(user, handler, **kwargs)
-        if isinstance(model, dict):
-            try:
-                await self.check_blocked_users(user.name, model)
-                await self.check_allowed(user.name, model)
-            except web.HTTPError:
-                self.log.info("%s is no longer allowed by the identity provider: sign-in needed", user.name)
-                return False
+        if isinstance(model, dict) and not (
+            await self.check_blocked_users(user.name, model) and await self.check_allowed(user.name, model)
+        ):
+            self.log.info("%s is no longer allowed by the identity provider: sign-in needed", user.name)
+            return False
         return model
 
 
@@ -168,13 +200,13 @@ class OIDCAuthenticator(ProviderLogin, GenericOAuthenticator):
         return await super().token_to_user(token_info)
 
     def check_id_token(self, id_token: str | None) -> None:
-        """Refuse an ID token issued to another client or by another issuer.
+        """Refuse an ID token issued to another client or by another issuer, or expired.
 
         The token came straight from the token endpoint over the hub's own
         connection, so, as OIDC Core 3.1.3.7 allows, its signature is not checked.
         """
-        if not id_token:
-            raise web.HTTPError(403, "The identity provider returned no ID token: is 'openid' in auth.scopes?")
+        if not id_token:  # a plain OAuth2 provider; an OIDC one returns it for the scope openid
+            return
         try:
             jwt.decode(
                 id_token,

@@ -10,7 +10,8 @@ import urllib.parse
 
 from ..hubsecrets import INITIAL_ADMIN_PASSWORD, read_secret, secret_path
 from ..providers import NATIVE, callback_url
-from . import envs, gpus, workspaces
+from . import envs, gpus, ssh, workspaces
+from . import usage as usage_cmd
 from .api import ApiError, HubApi
 from .k8svalues import add_parser as add_k8s_values_parser
 from .output import table
@@ -272,6 +273,8 @@ def parser() -> argparse.ArgumentParser:
     envs.add_parser(sub)
     workspaces.add_parser(sub)
     add_k8s_values_parser(sub)
+    ssh.add_parser(sub)
+    usage_cmd.add_parser(sub, duration)
     return p
 
 

@@ -70,6 +70,13 @@ NOT_CARRIED = {
     "gpu_group_quotas": "KubeSpawner has no per-group GPU quota",
     "engine": "the chart's KubeSpawner: Kubernetes is the engine",
     "workspace_nfs": "homes are the chart's per-user PVCs (singleuser.storage); an NFS StorageClass can back them",
+    "gpu_idle_timeout": "GPU-idle reclaim is a service of the Docker hub (it reads leases from container labels)",
+    "gpu_idle_threshold": "GPU-idle reclaim is a service of the Docker hub",
+    "gpu_idle_warning": "GPU-idle reclaim is a service of the Docker hub",
+    "gpu_idle_exempt_admins": "GPU-idle reclaim is a service of the Docker hub",
+    "gpu_idle_exempt_group": "GPU-idle reclaim is a service of the Docker hub",
+    "gpu_samples_file": "GPU-idle reclaim is a service of the Docker hub",
+    "workspace_soft_limit": "a PersistentVolumeClaim has a hard size (singleuser.storage.capacity)",
 }
 
 # Runs at the end of the chart's jupyterhub_config.py (hub.extraConfig), where
@@ -174,6 +181,8 @@ def profile_list(raw: list, all_gpus: int | None, notes: list[Note]) -> list[dic
             # gpus 0 unless the profile says otherwise, as on one host
             "kubespawner_override": _override({"gpus": 0, **profile["spawner_override"]}, where, all_gpus, notes),
         }
+        if profile.get("idle_timeout") is not None:
+            notes.append(Note(where, "idle_timeout left out: the chart's culler has one timeout (cull.timeout)"))
         if profile["admin_only"]:
             entry["admin_only"] = True  # read by ADMIN_ONLY_CONFIG
         if profile["profile_options"]:

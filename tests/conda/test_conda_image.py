@@ -22,6 +22,7 @@ import yaml
 
 from spawner.condakernels import TEAM_ENVS_DIR, env_names, kernel_name, shadowed_team_envs, shadowing_message
 
+from ..images.imagetools import IRI_GRAMMAR_PROBE, LAB_SESSION, LAB_SESSION_STEPS
 from .condatools import (
     DEFAULT_KERNEL,
     REPO,
@@ -133,6 +134,31 @@ def test_team_kernel_runs(box, env):
     result = result_line(out)
     assert result["status"] == "ok" and not result["errors"], f"{result}\n{err}"
     check(load_specs()[env], result["stdout"])
+
+
+def test_server_start_builds_no_iri_grammars(box):
+    # As in the stand-in: rfc3987-syntax is left out of the base env.
+    out, _ = box.check("python", "-c", IRI_GRAMMAR_PROBE)
+    assert out.strip() == "[]"
+
+
+LAB_PORT = 18889
+WAIT_FOR_LAB = (
+    "import time, urllib.request as r\n"
+    "for _ in range(480):\n"
+    "    try:\n"
+    f"        r.build_opener(r.ProxyHandler({{}})).open('http://127.0.0.1:{LAB_PORT}/api', timeout=2); break\n"
+    "    except OSError: time.sleep(0.5)\n"
+)
+
+
+def test_file_kernel_and_terminal_work_in_lab(box):
+    # The stand-in's session check (tests/images/scripts), here on JupyterLab
+    # with the production settings and the team default kernel.
+    lab = f"jupyter lab --no-browser --ip=127.0.0.1 --port={LAB_PORT} --IdentityProvider.token=lab-session"
+    run = f'{lab} >/tmp/lab.log 2>&1 & python -c "$1" && python -c "$2" http://127.0.0.1:{LAB_PORT} lab-session "$3"'
+    out, _ = box.check("bash", "-c", run, "_", WAIT_FOR_LAB, LAB_SESSION, DEFAULT_KERNEL, timeout=420)
+    assert out.splitlines() == [step.format(kernel=DEFAULT_KERNEL) for step in LAB_SESSION_STEPS], out
 
 
 def test_personal_env_persists_on_the_home_volume(boxes, home_volume):

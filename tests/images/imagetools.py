@@ -16,6 +16,15 @@ REPO = Path(__file__).resolve().parents[2]
 PREFIX = f"{deployment.PREFIX}-img-"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 CA_ENV = ["PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "CONDA_SSL_VERIFY"]
+# What a user does first in a running server (file, kernel, terminal): python -c LAB_SESSION URL TOKEN [KERNEL]
+LAB_SESSION = (REPO / "tests/images/scripts/lab_session.py").read_text()
+LAB_SESSION_STEPS = ["saved a file", "kernel {kernel} ran code", "terminal ran a command"]
+# Prints the modules of rfc3987-syntax that a server start imports: "[]" in our
+# images. They build Lark grammars on import, about 1 s of CPU per server start
+# (jupyter_server#1559).
+IRI_GRAMMAR_PROBE = (
+    "import sys, jupyterhub.singleuser, jupyterlab.labapp; print(sorted({'rfc3987_syntax', 'lark'} & set(sys.modules)))"
+)
 
 
 class Box:

@@ -66,3 +66,14 @@ def test_make_up_creates_settings_and_the_first_admin_and_down_keeps_data(fresh,
     again = make(fresh, "up")
     assert f"with password {password}" in again.stdout  # same admin, data kept
     assert "/hub/login" in Browser(fresh.base_url).login("admin", uuid.uuid4().hex).url
+
+
+def test_make_up_with_a_bad_setting_names_it_and_leaves_no_hub_running(fresh):
+    bad = Deployment(fresh.prefix, PORT + 400, GPUHUB_TAG=TAG, GPUHUB_AUTH="{provider: oidc, client_id: x}")
+    r = bad.run("make", "-s", "up", check=False, timeout=900)
+    assert r.returncode != 0
+    assert "gpuhub: cannot start: GPUHUB_AUTH: bad value for 'auth'" in r.stderr
+    assert "auth.authorize_url is missing" in r.stderr and "Traceback" not in r.stderr
+    project, service = f"label=com.docker.compose.project={fresh.prefix}", "label=com.docker.compose.service=hub"
+    state = bad.run("docker", "ps", "-a", "--filter", project, "--filter", service, "--format", "{{.Status}}").stdout
+    assert state.startswith("Exited"), state  # stopped, not restarting in a loop

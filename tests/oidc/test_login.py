@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from spawner.labels import LABEL_DEPLOYMENT, LABEL_GPUS, LABEL_USER
+from spawner.profiles import DEFAULT_PROFILES
 from tests.deployment import (
     PORT,
     PREFIX,
@@ -73,6 +74,10 @@ def auth_setting(idp: TestProvider) -> dict:
     }
 
 
+# A profile for the provider's group bigjobs only (profiles' allowed_groups).
+BIG = {"display_name": "Big jobs", "slug": "big", "allowed_groups": ["bigjobs"], "spawner_override": {"gpus": 2}}
+
+
 def oidc_hub(idp: TestProvider, secret: str = SECRET) -> Deployment:
     return Deployment(
         NAME,
@@ -81,6 +86,7 @@ def oidc_hub(idp: TestProvider, secret: str = SECRET) -> Deployment:
         OAUTH_CLIENT_SECRET=secret,
         GPUHUB_GPU_QUOTA="1",
         GPUHUB_GPU_GROUP_QUOTAS="bigjobs=2",
+        GPUHUB_PROFILES=json.dumps([*DEFAULT_PROFILES, BIG]),
     )
 
 
@@ -188,14 +194,16 @@ def _containers(client, user: str):
     return client.containers.list(filters={"label": [f"{LABEL_DEPLOYMENT}={NAME}", f"{LABEL_USER}={user}"]})
 
 
-def test_groups_carry_gpu_quotas(oidc, docker_client):
+def test_groups_carry_gpu_quotas_and_profiles(oidc, docker_client):
     for login in ("ada", "bob"):
         _, page = sign_in(login)
         assert page.ok and "/hub/" in page.url, f"{login}: {page.status_code} {page.url}"
     groups = {g["name"]: g["users"] for g in api(oidc.admin, "GET", "/groups").json()}
     assert "ada" in groups["bigjobs"] and "bob" not in groups["bigjobs"] and "bob" in groups["lab"]
     try:
-        r = api(oidc.admin, "POST", "/users/ada/server", json={"profile": "gpu-2"})
+        r = api(oidc.admin, "POST", "/users/bob/server", json={"profile": "big"})
+        assert r.status_code == 403 and "only for members of bigjobs" in r.text, r.text
+        r = api(oidc.admin, "POST", "/users/ada/server", json={"profile": "big"})
         assert r.status_code in (201, 202), r.text
         wait_running(oidc.admin, "ada")
         [container] = _containers(docker_client, "ada")

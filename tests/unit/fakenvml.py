@@ -2,7 +2,7 @@
 NVML seam (the ``nvml=`` argument, or ``inventory.load_nvml``).
 
 It has the slice of pynvml's names that inventory.py calls, backed by plain
-dicts: ``{"uuid", "name", "total" (MiB), "used" (MiB), "util" (%), "mig"}``,
+dicts: ``{"uuid", "name", "total" (MiB), "used" (MiB), "util" (%), "mem_util" (%), "mig"}``,
 where ``"mig"`` is absent (MIG not supported), None (MIG disabled) or the
 list of MIG slots (a dict per instance, None for an empty slot). A value may
 be bytes, as old pynvml versions return.
@@ -57,7 +57,7 @@ class FakeNvml:
     def nvmlDeviceGetUtilizationRates(self, h):
         if "util" not in h:
             raise FakeNVMLError("Not Supported")
-        return SimpleNamespace(gpu=h["util"], memory=0)
+        return SimpleNamespace(gpu=h["util"], memory=h.get("mem_util", 0))
 
     def nvmlDeviceGetMigMode(self, h):
         if "mig" not in h:

@@ -19,6 +19,7 @@ from spawner.configure import CULLER_SCOPES, HUBCTL_SCOPES, MAX_BODY_SIZE, apply
 from spawner.settings import SCHEMA, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
+OPERATING = ["usage-ledger", "metrics"]  # services of the GPU-hours ledger and of Prometheus (issue 11)
 
 # Settings that land unchanged on one trait each.
 DIRECT = {
@@ -39,14 +40,6 @@ DIRECT = {
     "isolate_servers": "GPUDockerSpawner.isolate_servers",
     "profiles": "GPUDockerSpawner.profile_list",
 }
-
-
-@pytest.fixture(autouse=True)
-def _keep_httpserver_defaults():
-    """apply() sets a process-wide HTTPServer default: undo it after each test."""
-    saved = HTTPServer._save_configuration()
-    yield
-    HTTPServer._restore_configuration(saved)
 
 
 @pytest.fixture
@@ -113,9 +106,15 @@ def test_hub_state_and_secrets_live_under_data_dir(defaults, data_dir):
 def test_secrets_are_created_once_mode_600_and_nowhere_else(defaults, data_dir, tmp_path):
     c = configured(defaults)
     secrets = data_dir / "secrets"
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["data", "hubctl_token", "proxy_token", "secrets"]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [
+        "data",
+        "hubctl_token",
+        "metrics_token",
+        "proxy_token",
+        "secrets",
+    ]
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
-    for name in ("proxy_token", "hubctl_token"):
+    for name in ("proxy_token", "hubctl_token", "metrics_token"):
         assert stat.S_IMODE((secrets / name).stat().st_mode) == 0o600
     assert c.ConfigurableHTTPProxy.auth_token == (secrets / "proxy_token").read_text().strip()
     [hubctl] = [s for s in c.JupyterHub.services if s["name"] == "hubctl"]
@@ -141,21 +140,22 @@ def test_empty_profiles_leave_the_built_in_set(defaults):
 
 
 def test_no_idle_culler_service_or_role_without_idle_timeout(defaults):
-    c = configured({**defaults, "idle_timeout": 0})
-    assert [s["name"] for s in c.JupyterHub.services] == ["hubctl"]
-    assert c.JupyterHub.load_roles == [{"name": "hubctl", "services": ["hubctl"], "scopes": HUBCTL_SCOPES}]
+    c = configured({**defaults, "idle_timeout": 0, "gpu_idle_timeout": 0})
+    assert [s["name"] for s in c.JupyterHub.services] == ["hubctl", *OPERATING]
+    assert c.JupyterHub.load_roles[0] == {"name": "hubctl", "services": ["hubctl"], "scopes": HUBCTL_SCOPES}
+    assert "idle-culler" not in [r["name"] for r in c.JupyterHub.load_roles]
 
 
 @pytest.mark.parametrize("timeout, every", [(8, 5), (100, 25), (7200, 300)])
 def test_idle_culler_service_and_its_scoped_role(defaults, timeout, every):
-    c = configured({**defaults, "idle_timeout": timeout})
-    culler = {
-        "name": "idle-culler",
-        "command": ["python3", "-m", "jupyterhub_idle_culler", f"--timeout={timeout}", f"--cull-every={every}"],
-    }
-    assert c.JupyterHub.services[1:] == [culler]
+    c = configured({**defaults, "idle_timeout": timeout, "gpu_idle_timeout": 0})
+    [culler] = c.JupyterHub.services[1:-2]
+    assert culler["name"] == "idle-culler"
+    assert culler["command"][:5] == [
+        "python3", "-m", "jupyterhub_idle_culler", f"--timeout={timeout}", f"--cull-every={every}"
+    ]  # fmt: skip
     role = {"name": "idle-culler", "services": ["idle-culler"], "scopes": CULLER_SCOPES}
-    assert c.JupyterHub.load_roles[1:] == [role]
+    assert c.JupyterHub.load_roles[1:-1] == [role]
 
 
 def test_request_bodies_are_capped(defaults):
@@ -197,7 +197,7 @@ def test_configured_values_are_accepted_by_the_traits(defaults, tmp_path):
     hub = classes["JupyterHub"](config=c)
     assert hub.spawner_class is classes["GPUDockerSpawner"]
     assert hub.authenticator_class is classes["PlatformAuthenticator"]
-    assert [s["name"] for s in hub.services] == ["hubctl", "idle-culler"]
+    assert [s["name"] for s in hub.services] == ["hubctl", "idle-culler", "gpu-reclaim", *OPERATING]
     proxy = classes["ConfigurableHTTPProxy"](config=c)
     assert proxy.auth_token == c.ConfigurableHTTPProxy.auth_token
     auth = classes["PlatformAuthenticator"](config=c, db=orm.new_session_factory("sqlite://")())

@@ -2,13 +2,18 @@
 GitLab and Google cannot be reached here: these checks are all there is for
 them (the OIDC path also runs for real against a provider, tests/oidc)."""
 
+import os
+import shutil
 import stat
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from jupyterhub import orm
 from jupyterhub.app import JupyterHub
 from jupyterhub.crypto import CryptKeeper
-from tornado.httpserver import HTTPServer
 from traitlets.config import Config
 
 from spawner.auth.oauth import CLASSES, GitHubAuthenticator, github_teams
@@ -18,12 +23,7 @@ from spawner.settings import SettingsError, load_settings
 
 from .test_providers import MINIMAL
 
-
-@pytest.fixture(autouse=True)
-def _keep_httpserver_defaults():
-    saved = HTTPServer._save_configuration()
-    yield
-    HTTPServer._restore_configuration(saved)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -126,3 +126,32 @@ def test_crypt_key_is_created_once_mode_600(settings, tmp_path):
     first = key.read_text()
     authenticator(settings, MINIMAL["oidc"])
     assert key.read_text() == first
+
+
+def test_a_bad_auth_setting_stops_the_hub_with_one_line(tmp_path, monkeypatch):
+    """The real jupyterhub command on jupyterhub_config.py: one line naming the field, no hub."""
+    for name in [name for name in os.environ if name.startswith("GPUHUB_")]:
+        monkeypatch.delenv(name)
+    shutil.copy(ROOT / "jupyterhub_config.py", tmp_path)
+    (tmp_path / "jupyterhub_config.d").mkdir()
+    env = {**os.environ, "GPUHUB_DATA_DIR": str(tmp_path / "data"), "GPUHUB_AUTH": "{provider: oidc, client_id: x}"}
+    jupyterhub = Path(sys.executable).with_name("jupyterhub")
+    command = [str(jupyterhub), "-f", "jupyterhub_config.py"]
+    proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        "gpuhub: cannot start: GPUHUB_AUTH: bad value for 'auth': '{provider: oidc, client_id: x}' "
+        "(auth.authorize_url is missing: provider oidc needs it (authorization endpoint, as the browser reaches it))"
+    ]
+    assert not (tmp_path / "data").exists()  # nothing half-made
+
+
+def test_first_admin_prints_the_callback_url_to_register(settings):
+    from spawner.hubctl.__main__ import cmd_first_admin
+
+    api = SimpleNamespace(settings={**settings, "auth": parse_auth({**MINIMAL["oidc"], "admin_groups": ["admins"]})})
+    out = cmd_first_admin(api, SimpleNamespace(port=18123))
+    assert "http://127.0.0.1:18123/hub/oauth_callback" in out and "client 'gpuhub'" in out
+    assert "group admins" in out and "ssh -L 18123:127.0.0.1:18123" in out
+    api.settings["public_url"] = "https://gpu.example.org/"
+    assert "https://gpu.example.org/hub/oauth_callback" in cmd_first_admin(api, SimpleNamespace(port=8000))

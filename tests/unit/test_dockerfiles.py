@@ -135,7 +135,10 @@ def test_jupyterhub_version_is_the_same_everywhere():
     assert read_pins(REPO / "images/singleuser/base-environment.yml")["jupyterhub-singleuser"].version == hub
 
 
-@pytest.mark.parametrize("path", ["images/hub/requirements.txt", "images/singleuser-standin/requirements.txt"])
+@pytest.mark.parametrize(
+    "path",
+    ["images/hub/requirements.txt", "images/singleuser-standin/requirements.txt", "images/sshd/requirements.txt"],
+)
 def test_requirements_are_exact_pins(path):
     assert read_pins(REPO / path), f"{path} pins nothing"  # read strictly: any other line raises
 
@@ -146,3 +149,14 @@ def test_base_environment_is_fully_pinned():
     assert pins["python"].version == "3.10"
     assert all(pin.op == "=" for pin in pins.values()), "conda pins are name=version"
     assert len(pins) == len(yaml.safe_load(path.read_text())["dependencies"]), "a dependency is not pinned"
+
+
+@pytest.mark.parametrize("name", ["singleuser-standin", "singleuser"])
+def test_both_singleuser_images_install_the_hardened_sshd(name):
+    steps = instructions(REPO / "images" / name / "Dockerfile")
+    copies = [a.split() for w, a in steps if w == "COPY"]
+    assert ["images/sshd/jupyter_server_config.py", "/usr/local/etc/jupyter/jupyter_server_config.py"] in copies
+    assert ["images/sshd/requirements.txt", "/tmp/sshd-requirements.txt"] in copies
+    runs = " ".join(a for w, a in steps if w == "RUN")
+    assert "openssh-server" in runs and "pip install -r /tmp/sshd-requirements.txt" in runs
+    assert "chmod u-s /usr/lib/openssh/ssh-keysign" in runs

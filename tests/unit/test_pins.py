@@ -24,6 +24,7 @@ FLOORED = {
     "environment.yml": {"jupyterhub"},
     "images/singleuser-standin/requirements.txt": {"jupyterhub", "jupyterlab", "jupyter-server"},
     "images/singleuser/base-environment.yml": {"jupyterhub-singleuser", "jupyterlab", "jupyter-server"},
+    "images/sshd/requirements.txt": {"jupyter-server-proxy"},
 }
 CONDA_FILES = ["environment.yml", "images/singleuser/base-environment.yml"]
 

@@ -114,3 +114,10 @@ def test_callback_url_follows_public_url_else_the_local_port():
     )
     assert callback_url("", 8000) == "http://127.0.0.1:8000/hub/oauth_callback"
     assert callback_url("https://gpu.example.org/", 8000) == "https://gpu.example.org/hub/oauth_callback"
+
+
+def test_google_takes_exactly_one_domain_so_that_names_fit_the_rule():
+    with pytest.raises(ValueError, match="auth.hosted_domain: expected one domain"):
+        parse_auth({**MINIMAL["google"], "hosted_domain": ["a.org", "b.org"]})
+    with pytest.raises(ValueError, match="auth.hosted_domain is missing"):
+        parse_auth({"provider": "google", "client_id": "1.apps", "allowed_users": ["ada"]})

@@ -171,7 +171,7 @@ async def test_platform_settings_go_on_top_of_the_sites_and_the_profiles():
     create = await spawner.extra_create_kwargs(spawner)
     assert create["user"] == "1000:100"
     assert create["labels"] == {"gpuhub.user": "alice", "gpuhub.deployment": "jupyter", "site": "x",
-                                "lab.project": "rich"}  # fmt: skip
+                                "lab.project": "rich", "gpuhub.profile": "rich"}  # fmt: skip
 
 
 async def test_an_async_site_extra_host_config_is_merged_under_the_platforms():
