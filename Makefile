@@ -4,7 +4,7 @@ export COMPOSE_PROJECT_NAME ?= gpuhub
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help up down upgrade images lint test test-unit test-conda test-gpu venv benchmark
+.PHONY: help up down upgrade images lint test test-unit test-conda test-gpu venv benchmark cluster-up test-swarm
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ down: ## Stop every user server (through the hub), then the hub and its network;
 upgrade: ## After git pull: back up the hub's database, rebuild, restart the hub; servers keep running
 	@scripts/provision
 	@scripts/upgrade
+
+cluster-up: ## On a Swarm manager: initialise the swarm, print the join command, deploy the stack
+	@scripts/cluster-up
 
 images: ## Build the hub and stand-in images (falls back to a local Debian base)
 	@scripts/build-images
@@ -45,6 +48,9 @@ test-unit: venv ## Unit tests only (no Docker)
 
 test-conda: venv ## The conda suite: needs a conda channel (builds the production image)
 	$(PY) -m pytest tests/conda -m conda -rs
+
+test-swarm: venv images ## The Swarm suite alone: a manager and two GPU workers as Docker-in-Docker nodes
+	$(PY) -m pytest tests/swarm -m swarm -p no:cacheprovider -ra
 
 test-gpu: venv ## The GPU suite: an NVIDIA GPU, its container toolkit, a conda channel (builds every image)
 	@scripts/build-images --production

@@ -5,7 +5,7 @@
 import glob
 import os
 
-from spawner import GPUDockerSpawner
+from spawner import GPUDockerSpawner, GPUSwarmSpawner
 from spawner.configure import apply
 from spawner.settings import SettingsError, load_settings
 
@@ -20,4 +20,4 @@ for path in sorted(glob.glob(os.path.join(os.path.dirname(__file__), "jupyterhub
 
 # Last, over the site's files too: a broken static profile_list stops the hub
 # now, with the profile and key named, not a user's spawn later.
-GPUDockerSpawner.check_config(c)
+(GPUSwarmSpawner if c.JupyterHub.spawner_class == "gpuswarm" else GPUDockerSpawner).check_config(c)

@@ -1,6 +1,6 @@
 """gpuhub: a multi-user GPU research platform on JupyterHub + Docker."""
 
-__all__ = ["GPUDockerSpawner"]
+__all__ = ["GPUDockerSpawner", "GPUSwarmSpawner"]
 
 
 def __getattr__(name):
@@ -9,4 +9,8 @@ def __getattr__(name):
         from .spawner import GPUDockerSpawner
 
         return GPUDockerSpawner
+    if name == "GPUSwarmSpawner":
+        from .swarm import GPUSwarmSpawner
+
+        return GPUSwarmSpawner
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,6 +30,7 @@ from .hubsecrets import (
     read_secret,
     secret_path,
 )
+from .names import WORKSPACE_VOLUME
 from .profiles import DEFAULT_PROFILES, ProfileError, normalize_profiles
 from .providers import GROUP_PROVIDERS, NATIVE
 from .settings import SettingsError
@@ -223,6 +224,29 @@ def _spawner(s: Mapping[str, Any], c: Config) -> None:
     spawner.workspace_soft_limit = s["workspace_soft_limit"]
     c.Spawner.start_timeout = 120
     c.Spawner.http_timeout = 60
+    _swarm(s, spawner, c)
+
+
+# Settings of a single host's engine that a Swarm service has no equivalent for.
+DOCKER_ONLY = ("gpu_ids", "gpu_mode", "gpu_runtime", "isolate_servers", "workspace_soft_limit")
+
+
+def _swarm(s: Mapping[str, Any], docker: Config, c: Config) -> None:
+    """The same settings on the Swarm spawner (used where engine is swarm); its GPUs are the
+    nodes' generic resources."""
+    if s["engine"] == "swarm":
+        c.JupyterHub.spawner_class = "gpuswarm"
+    for key, value in docker.items():
+        if key not in DOCKER_ONLY:
+            c.GPUSwarmSpawner[key] = value
+    if s["workspace_nfs"]:  # shared storage: a server may land on any node
+        host, path = s["workspace_nfs"].split(":", 1)
+        c.GPUSwarmSpawner.volume_driver = "local"
+        c.GPUSwarmSpawner.volume_driver_options = {
+            "type": "nfs",
+            "o": f"addr={host},rw,nfsvers=4",
+            "device": f":{path}/{WORKSPACE_VOLUME}",  # rendered per user by the spawner
+        }
 
 
 def _operating(s: Mapping[str, Any], c: Config) -> None:

@@ -37,10 +37,14 @@ class Lease:
 
 
 class NoGpuAvailable(RuntimeError):
-    """Not enough free GPUs; ``message()`` explains it to a user or an admin."""
+    """Not enough free GPUs; ``message()`` explains it to a user or an admin. ``where``: the pool
+    ("on this server", or "in this cluster" on a Swarm)."""
 
-    def __init__(self, requested: int, total: int, leased: int, holders: Sequence[Lease]):
+    def __init__(
+        self, requested: int, total: int, leased: int, holders: Sequence[Lease], *, where: str = "on this server"
+    ):
         self.requested = requested
+        self.where = where
         self.total = total
         self.leased = leased
         self.holders = tuple(holders)
@@ -54,9 +58,7 @@ class NoGpuAvailable(RuntimeError):
         if self.requested > self.total:
             have = f"only {self.total}" if self.total else "no GPU"
             return f"You asked for {want}, but this server has {have}."
-        text = (
-            f"No free GPU for your request ({want}): {self.leased} of the {self.total} GPUs on this server are leased"
-        )
+        text = f"No free GPU for your request ({want}): {self.leased} of the {self.total} GPUs {self.where} are leased"
         if self.oldest is not None:
             text += f", the oldest lease since {_when(self.oldest)}"
         text += "."

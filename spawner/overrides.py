@@ -34,6 +34,13 @@ NOT_IN_PROFILES: dict[str, str] = {
         _APART,
     ),
     **dict.fromkeys(("prefix", "name_template", "escape", "format_volume_name"), _NAMES),
+    # Swarm: what the service reserves, where it may run, how its workspace is mounted
+    **dict.fromkeys(("gpu_resource_kind", "extra_resources_spec"), _LEASES),
+    **dict.fromkeys(
+        ("workspace_node", "extra_placement_spec", "volume_driver", "volume_driver_options"),
+        "it decides on which node a workspace lives; set it for the whole site",
+    ),
+    **dict.fromkeys(("extra_container_spec", "extra_task_spec", "extra_endpoint_spec"), _APART),
     "remove": "a stopped container must go, or its labels keep its GPUs leased",
     "env_keep": "it copies the hub's own environment into the container",
     **dict.fromkeys(

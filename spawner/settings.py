@@ -125,6 +125,13 @@ def _public_url(value: Any) -> str:
     return text.rstrip("/") + "/" if text else ""
 
 
+def _nfs_export(value: Any) -> str:
+    text = _str(value)
+    if text and not re.fullmatch(r"[A-Za-z0-9.-]+:/[A-Za-z0-9._/-]*", text):
+        raise ValueError("expected an NFS export such as 10.0.0.5:/export/gpuhub-homes")
+    return text.rstrip("/")
+
+
 def _profiles(value: Any) -> list[dict]:
     if isinstance(value, str):
         value = yaml.safe_load(value) if value.strip() else []
@@ -231,6 +238,19 @@ SCHEMA: dict[str, Setting] = {
         _auth,
         "Sign-in: native (the hub's own accounts) or an identity provider's mapping (spawner/providers.py).",
         {"provider": "github", "client_id": "Iv1.0123", "organizations": ["mylab"]},
+    ),
+    "engine": Setting(
+        "docker",
+        _choice("docker", "swarm"),
+        "Where servers run: this host's Docker, or a Docker Swarm across GPU servers (scripts/cluster-up).",
+        "swarm",
+    ),
+    "workspace_nfs": Setting(
+        "",
+        _nfs_export,
+        "Swarm: an NFS export holding one directory per user (named as their volume), mounted wherever a "
+        "server lands; empty: each workspace stays on the node where it was made and its user is pinned there.",
+        "10.0.0.5:/export/gpuhub-homes",
     ),
     "gpu_idle_timeout": Setting(
         7200,

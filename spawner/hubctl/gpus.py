@@ -5,7 +5,8 @@ import urllib.parse
 
 import docker
 
-from .. import inventory, leases
+from .. import inventory, leases, swarmleases
+from ..labels import LABEL_DEPLOYMENT
 from .output import table
 
 
@@ -42,7 +43,21 @@ def gpu_rows(api, client=None, *, nvml=inventory.AUTO, run=inventory.AUTO) -> li
     return rows
 
 
+def swarm_gpu_rows(api, client=None) -> list[dict]:
+    """On a Swarm (engine: swarm): the nodes' GPUs and the user tasks holding them."""
+    client = client or docker.from_env()
+    services = client.api.services(filters={"label": f"{LABEL_DEPLOYMENT}={api.settings['prefix']}"})
+    tasks = client.api.tasks(filters={"desired-state": "running"})
+    return swarmleases.gpu_rows(client.api.nodes(), services, tasks, swarmleases.DEFAULT_KIND)
+
+
 def cmd_gpus(api, args, client=None, *, nvml=inventory.AUTO, run=inventory.AUTO) -> str:
+    if api.settings.get("engine") == "swarm":
+        rows = swarm_gpu_rows(api, client)
+        if args.json:
+            return json.dumps(rows, indent=2)
+        flat = [{**row, "users": ", ".join(row["users"]) or "-"} for row in rows]
+        return table(flat, ["node", "gpu", "users", "mode", "since"])
     rows = gpu_rows(api, client, nvml=nvml, run=run)
     if args.json:
         return json.dumps(rows, indent=2)
@@ -59,7 +74,8 @@ def cmd_gpus(api, args, client=None, *, nvml=inventory.AUTO, run=inventory.AUTO)
 
 
 def cmd_gpus_free(api, args) -> str:
-    rows = {row["gpu"]: row for row in gpu_rows(api)}
+    found = swarm_gpu_rows(api) if api.settings.get("engine") == "swarm" else gpu_rows(api)
+    rows = {row["gpu"]: row for row in found}
     if args.id not in rows:
         raise SystemExit(f"ERROR: no GPU {args.id!r}; known: {', '.join(rows) or 'none'}")
     users = rows[args.id]["users"]

@@ -68,6 +68,8 @@ NOT_CARRIED = {
     "gpu_runtime": "the NVIDIA device plugin and container toolkit pass GPUs to pods",
     "gpu_quota": "KubeSpawner has no per-user GPU quota (a ResourceQuota bounds a whole namespace)",
     "gpu_group_quotas": "KubeSpawner has no per-group GPU quota",
+    "engine": "the chart's KubeSpawner: Kubernetes is the engine",
+    "workspace_nfs": "homes are the chart's per-user PVCs (singleuser.storage); an NFS StorageClass can back them",
     "gpu_idle_timeout": "GPU-idle reclaim is a service of the Docker hub (it reads leases from container labels)",
     "gpu_idle_threshold": "GPU-idle reclaim is a service of the Docker hub",
     "gpu_idle_warning": "GPU-idle reclaim is a service of the Docker hub",

@@ -172,9 +172,10 @@ def _configurables():
 
     from spawner.auth import PlatformAuthenticator
     from spawner.spawner import GPUDockerSpawner
+    from spawner.swarm import GPUSwarmSpawner
 
     classes = [JupyterHub, ConfigurableHTTPProxy, Authenticator, NativeAuthenticator, PlatformAuthenticator]
-    return {cls.__name__: cls for cls in [*classes, Spawner, GPUDockerSpawner]}
+    return {cls.__name__: cls for cls in [*classes, Spawner, GPUDockerSpawner, GPUSwarmSpawner]}
 
 
 def test_every_configured_trait_exists(defaults, tmp_path):
