@@ -34,6 +34,7 @@ from .names import WORKSPACE_VOLUME
 from .profiles import DEFAULT_PROFILES, ProfileError, normalize_profiles
 from .providers import GROUP_PROVIDERS, NATIVE
 from .settings import SettingsError
+from .sizes import size_bytes
 
 # Requests to the hub (forms, REST) are small; tornado's default 100 MB cap lets
 # one request echo megabytes into pages and logs. Notebook traffic goes to user
@@ -267,7 +268,8 @@ def _operating(s: Mapping[str, Any], c: Config) -> None:
         *c.JupyterHub.load_roles,
         {"name": "metrics", "services": ["metrics"], "scopes": ["read:metrics"]},
     ]
-    collector = metrics.install(s["prefix"], s["gpus"], s["data_dir"])
+    soft_limit = size_bytes(s["workspace_soft_limit"]) if s["workspace_soft_limit"] else 0
+    collector = metrics.install(s["prefix"], s["gpus"], s["data_dir"], soft_limit)
     # JupyterHub 5 still honours extra_handlers (it logs that services are preferred):
     # the page belongs in the hub, beside /hub/admin, with its templates and login
     c.JupyterHub.extra_handlers = [(r"/gpus", gpupage.GpusHandler, {"collector": collector, "ledger": ledger})]

@@ -313,8 +313,9 @@ def discover(
     return discover_with_source(configured, nvml=nvml, run=run)[1]
 
 
-def usage(*, nvml: Any = AUTO) -> dict[str, dict[str, int | None]]:
-    """Utilisation and memory per device id (same ids as ``discover``); {} without NVML."""
+def _per_device(nvml: Any, read: Callable[[Any, Gpu, Any], Any]) -> dict[str, Any]:
+    """{device id: read(nvml, gpu, handle)} over NVML's devices, leaving out those
+    read returns None for; {} without NVML."""
     nvml = _nvml(nvml)
     if nvml is None:
         return {}
@@ -323,48 +324,42 @@ def usage(*, nvml: Any = AUTO) -> dict[str, dict[str, int | None]]:
     except nvml.NVMLError:
         return {}
     try:
-        result: dict[str, dict[str, int | None]] = {}
-        for gpu, handle in _nvml_devices(nvml):
-            try:
-                util: int | None = int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
-            except nvml.NVMLError:  # not reported for MIG instances
-                util = None
-            try:
-                used: int | None = int(nvml.nvmlDeviceGetMemoryInfo(handle).used) // _MIB
-            except nvml.NVMLError:
-                used = None
-            result[gpu.id] = {
-                "utilization_percent": util,
-                "memory_used_mib": used,
-                "memory_total_mib": gpu.memory_mib,
-            }
-        return result
+        found = ((gpu.id, read(nvml, gpu, handle)) for gpu, handle in _nvml_devices(nvml))
+        return {gpu_id: value for gpu_id, value in found if value is not None}
     finally:
         nvml.nvmlShutdown()
+
+
+def _usage_of(nvml: Any, gpu: Gpu, handle: Any) -> dict[str, int | None]:
+    try:
+        util: int | None = int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+    except nvml.NVMLError:  # not reported for MIG instances
+        util = None
+    try:
+        used: int | None = int(nvml.nvmlDeviceGetMemoryInfo(handle).used) // _MIB
+    except nvml.NVMLError:
+        used = None
+    return {"utilization_percent": util, "memory_used_mib": used, "memory_total_mib": gpu.memory_mib}
+
+
+def usage(*, nvml: Any = AUTO) -> dict[str, dict[str, int | None]]:
+    """Utilisation and memory per device id (same ids as ``discover``); {} without NVML."""
+    return _per_device(nvml, _usage_of)
+
+
+def _activity_of(nvml: Any, _gpu: Gpu, handle: Any) -> tuple[int, int] | None:
+    try:
+        rates = nvml.nvmlDeviceGetUtilizationRates(handle)
+    except nvml.NVMLError:
+        return None
+    return (int(rates.gpu), int(rates.memory))
 
 
 def activity(*, nvml: Any = AUTO) -> dict[str, tuple[int, int]]:
     """(SM %, memory-controller %) per device id, as NVML samples them; {} without NVML.
     Devices NVML reports no rates for (MIG instances) are left out: GPU-idle reclaim
     counts a device with no sample as busy."""
-    nvml = _nvml(nvml)
-    if nvml is None:
-        return {}
-    try:
-        nvml.nvmlInit()
-    except nvml.NVMLError:
-        return {}
-    try:
-        result: dict[str, tuple[int, int]] = {}
-        for gpu, handle in _nvml_devices(nvml):
-            try:
-                rates = nvml.nvmlDeviceGetUtilizationRates(handle)
-            except nvml.NVMLError:
-                continue
-            result[gpu.id] = (int(rates.gpu), int(rates.memory))
-        return result
-    finally:
-        nvml.nvmlShutdown()
+    return _per_device(nvml, _activity_of)
 
 
 def main(

@@ -2,7 +2,8 @@
 
 GPUs total, leased and free, lease age per user and device (container
 labels), utilisation and memory per device (NVML: none without a GPU),
-workspace bytes per user (Docker's disk usage of the volumes, cached), and
+workspace bytes per user (Docker's disk usage of the volumes, cached) and the
+soft limit they are compared with, and
 culls by reason (counted by the culling services, spawner/culltally.py).
 
 A scrape must not block the hub's event loop, so ``collect`` serves the last
@@ -92,8 +93,10 @@ class PlatformCollector:
         measure: Callable[[], Snapshot],
         measure_workspaces: Callable[[], dict[str, int]],
         culls: Callable[[], dict[str, int]],
+        soft_limit: int = 0,
     ):
         self.measure, self.measure_workspaces, self.culls = measure, measure_workspaces, culls
+        self.soft_limit = soft_limit  # bytes; 0: none
         self.snapshot = Snapshot()
         self.workspaces: dict[str, int] = {}  # user -> bytes
         self._refreshing: asyncio.Task | None = None
@@ -159,6 +162,10 @@ class PlatformCollector:
         for user, size in sorted(self.workspaces.items()):
             sizes.add_metric([user], size)
         yield sizes
+        if self.soft_limit:
+            yield GaugeMetricFamily(
+                "gpuhub_workspace_soft_limit_bytes", "Workspace size above which spawns warn.", value=self.soft_limit
+            )
 
 
 def _log_failure(task: asyncio.Task) -> None:
@@ -175,7 +182,7 @@ def _client() -> docker.DockerClient:
     return docker.from_env(timeout=60)
 
 
-def install(prefix: str, gpu_ids: list[str], data_dir: str) -> PlatformCollector:
+def install(prefix: str, gpu_ids: list[str], data_dir: str, soft_limit: int = 0) -> PlatformCollector:
     """The collector of deployment ``prefix``, registered on JupyterHub's registry once per process."""
     if prefix not in _installed:
         tally = culltally.path(data_dir)
@@ -183,6 +190,7 @@ def install(prefix: str, gpu_ids: list[str], data_dir: str) -> PlatformCollector
             lambda: gpu_state(_client(), gpu_ids),
             lambda: workspace_bytes(_client(), prefix),
             lambda: culltally.read(tally),
+            soft_limit,
         )
         REGISTRY.register(collector)
         _installed[prefix] = collector

@@ -6,6 +6,7 @@ GPU seam: the engine has a runtime named "nvidia" that is plain runc
 configuration, so GPU containers really start here; see README.md beside this.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -109,6 +110,16 @@ class Deployment:
         families = text_string_to_metric_families(r.text)
         return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
 
+    @contextlib.contextmanager
+    def running(self, client):
+        """Up from nothing for the block (a module's tests), yielding the first admin's
+        password; everything removed after, data included."""
+        self.down(client)  # leftovers of an interrupted run
+        try:
+            yield self.up()
+        finally:
+            self.down(client)
+
     def admin_api(self) -> requests.Session:
         session = requests.Session()
         session.headers["Authorization"] = f"token {self.hubctl('token').stdout.strip()}"
@@ -132,6 +143,18 @@ class Deployment:
 
 TEST = Deployment(PREFIX, PORT)
 run, hubctl, wait_healthy, hub_container = TEST.run, TEST.hubctl, TEST.wait_healthy, TEST.hub_container
+
+
+def wait_until(what: str, check, timeout: float = 60):
+    """Poll ``check`` every second until it returns something true, and return that;
+    fail naming ``what`` and its last answer."""
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(1)
+    raise AssertionError(f"{what} not seen within {timeout}s; last: {last}")
 
 
 def built_image(client, tag: str):
@@ -158,13 +181,10 @@ def docker_client():
 @pytest.fixture(scope="session")
 def deployment(docker_client):
     """The hub up, with its first admin; torn down (data included) at the end."""
-    TEST.down(docker_client)  # leftovers of an interrupted run
     SHARED_DATA.mkdir(exist_ok=True)
     (SHARED_DATA / "dataset.txt").write_text("shared rows\n")
-    try:
-        yield {"admin_password": TEST.up()}
-    finally:
-        TEST.down(docker_client)
+    with TEST.running(docker_client) as password:
+        yield {"admin_password": password}
 
 
 @pytest.fixture(scope="session")

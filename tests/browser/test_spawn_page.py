@@ -37,12 +37,8 @@ SPAWN_PAGE = Deployment(f"{PREFIX}-spawnpage", PORT + 700, GPUHUB_PROFILES=json.
 
 @pytest.fixture(scope="module")
 def hub(docker_client):
-    SPAWN_PAGE.down(docker_client)
-    SPAWN_PAGE.up()
-    try:
+    with SPAWN_PAGE.running(docker_client):
         yield SPAWN_PAGE.admin_api()
-    finally:
-        SPAWN_PAGE.down(docker_client)
 
 
 def profiles_shown(page) -> dict[str, tuple[bool, str]]:

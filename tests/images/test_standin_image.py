@@ -112,6 +112,8 @@ def lab(docker_client, standin_image):
 def test_server_starts_with_the_system_config(lab):
     lab.wait_for_log("is running at", timeout=90)
     assert not error_lines(lab.logs()), lab.logs()
+    # the sshd config made the workspace's host key: Ed25519, quick to make (issue 13)
+    assert lab.check("ssh-keygen", "-l", "-f", "/home/jovyan/.ssh/jupyter_sshd_hostkey").endswith("(ED25519)")
 
 
 def test_new_notebook_starts_python3(lab):

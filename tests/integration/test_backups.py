@@ -46,12 +46,8 @@ TREE = "cd ~ && find . -path ./.local/share/jupyter/runtime -prune -o -printf '%
 @pytest.fixture(scope="module")
 def hub(docker_client):
     deployment = Deployment(f"{PREFIX}-backup", PORT + 340, GPUHUB_WORKSPACE_SOFT_LIMIT="1M")
-    deployment.down(docker_client)
-    try:
-        deployment.up()
+    with deployment.running(docker_client):
         yield deployment
-    finally:
-        deployment.down(docker_client)
 
 
 @pytest.fixture
@@ -133,6 +129,8 @@ def test_back_up_delete_restore_and_every_refusal(hub, docker_client, folder):
     # The workspace (1.2 MB) is over the 1M soft limit: each spawn says so in its progress.
     messages = spawn_messages(hub, admin, user)
     assert any("over the soft limit of 1.0M" in m for m in messages), messages
+    # and in the metrics, beside each workspace's size, for an alert rule
+    assert hub.metrics()[("gpuhub_workspace_soft_limit_bytes", ())] == 1024 * 1024
 
     # --all while one server runs: the stopped workspaces are backed up, the running one is reported.
     (ROOT / folder / "all").mkdir()

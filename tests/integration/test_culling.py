@@ -31,12 +31,8 @@ def culling(docker_client):
     deployment = Deployment(
         f"{PREFIX}-cull", PORT + 300, GPUHUB_IDLE_TIMEOUT="15", GPUHUB_PROFILES=json.dumps(PROFILES)
     )
-    deployment.down(docker_client)
-    try:
-        deployment.up()
+    with deployment.running(docker_client):
         yield deployment
-    finally:
-        deployment.down(docker_client)
 
 
 def test_an_idle_gpu_server_is_culled_its_gpu_returns_and_a_cpu_server_outlives_it(culling, docker_client):

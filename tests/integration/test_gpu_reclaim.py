@@ -8,13 +8,12 @@ group keep running."""
 import html
 import json
 import re
-import time
 
 import pytest
 
 from spawner.labels import LABEL_DEPLOYMENT, LABEL_GPUS, LABEL_USER
 
-from ..deployment import PORT, PREFIX, Deployment, api, create_user, wait_running, wait_stopped
+from ..deployment import PORT, PREFIX, Deployment, api, create_user, wait_running, wait_stopped, wait_until
 from ..hubclient import Browser
 
 pytestmark = pytest.mark.integration
@@ -34,18 +33,12 @@ def reclaim(docker_client):
         GPUHUB_GPU_IDLE_EXEMPT_GROUP="long-runs",
         GPUHUB_GPU_SAMPLES_FILE=SAMPLES,
     )
-    deployment.down(docker_client)
-    try:
-        deployment.up()
+    with deployment.running(docker_client):
         yield deployment
-    finally:
-        deployment.down(docker_client)
 
 
-def write_samples(docker_client, deployment, samples: dict) -> None:
-    [hub] = docker_client.containers.list(
-        filters={"label": [f"com.docker.compose.project={deployment.prefix}", "com.docker.compose.service=hub"]}
-    )
+def write_samples(deployment, samples: dict) -> None:
+    hub = deployment.hub_container()
     # a half-written file is only an unreadable round for the service (logged, nothing stopped)
     script = "import pathlib, sys; pathlib.Path(sys.argv[1]).write_text(sys.argv[2])"
     code, out = hub.exec_run(["python3", "-c", script, SAMPLES, json.dumps(samples)])
@@ -64,16 +57,6 @@ def announcement(browser: Browser) -> str:
     return html.unescape(match.group(1).strip()) if match else ""
 
 
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"{what} not seen after {timeout}s")
-
-
 def test_an_idle_gpu_server_is_warned_then_stopped_and_told_why(reclaim, docker_client):
     admin = reclaim.admin_api()
     browsers = {}
@@ -85,16 +68,16 @@ def test_an_idle_gpu_server_is_warned_then_stopped_and_told_why(reclaim, docker_
     assert api(admin, "POST", "/groups/long-runs").status_code == 201
     r = api(admin, "POST", "/groups/long-runs/users", json={"users": [browsers["optout"].name]})
     assert r.ok, r.text
-    write_samples(docker_client, reclaim, {})  # no samples yet: nobody is idle
+    write_samples(reclaim, {})  # no samples yet: nobody is idle
     for browser in browsers.values():
         r = api(admin, "POST", f"/users/{browser.name}/server", json={"profile": "gpu-1"})
         assert r.status_code in (201, 202), r.text
     for browser in browsers.values():
         wait_running(admin, browser.name)
     gpu = {role: leased_gpu(docker_client, reclaim, b.name) for role, b in browsers.items()}
-    write_samples(docker_client, reclaim, {gpu["idler"]: IDLE, gpu["worker"]: BUSY, gpu["optout"]: IDLE})
+    write_samples(reclaim, {gpu["idler"]: IDLE, gpu["worker"]: BUSY, gpu["optout"]: IDLE})
 
-    warned = wait_for(lambda: announcement(browsers["idler"]), 30, "the idle warning")
+    warned = wait_until("the idle warning", lambda: announcement(browsers["idler"]), 30)
     assert re.fullmatch(
         r"Your server's GPUs have been idle for \d+ s: it will be stopped in \d+ s \(at \d\d:\d\d UTC\) "
         r"unless they are used again\. Your files are kept\.",

@@ -29,6 +29,7 @@ from tests.deployment import (
     exec_as_user,
     user_containers,
     wait_running,
+    wait_until,
 )
 from tests.hubclient import Browser
 
@@ -46,12 +47,8 @@ OPS = Deployment(
 
 @pytest.fixture(scope="module")
 def ops(docker_client):
-    OPS.down(docker_client)
-    try:
-        password = OPS.up()
+    with OPS.running(docker_client) as password:
         yield {"admin": OPS.admin_api(), "password": password}
-    finally:
-        OPS.down(docker_client)
 
 
 @pytest.fixture(scope="module")
@@ -62,17 +59,6 @@ def ada(ops, docker_client):
     wait_running(ops["admin"], "ada")
     [container] = user_containers(docker_client, "ada", OPS.prefix)
     return "ada", container.labels[LABEL_GPUS], container
-
-
-def until(what: str, check, timeout: float = 60):
-    """Poll ``check`` until it returns something true; fail naming ``what`` and its last answer."""
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(1)
-    raise AssertionError(f"{what} not seen within {timeout}s; last: {last}")
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +94,7 @@ def test_metrics_match_the_real_leases(ada, docker_client):
         ok = before == after == ages and found.get(("gpuhub_gpus_leased", ())) == len(held)
         return (found, held) if ok else None
 
-    found, held = until("metrics agreeing with Docker's leases", agreeing)
+    found, held = wait_until("metrics agreeing with Docker's leases", agreeing)
     assert gpu in held
     assert found[("gpuhub_gpus_total", ())] == 4
     assert found[("gpuhub_gpus_free", ())] == 4 - len(held)
@@ -135,7 +121,7 @@ def test_prometheus_scrapes_the_hub(ada):
         except requests.ConnectionError:
             return None
 
-    result = until("Prometheus scraping the hub", ready, timeout=90)
+    result = wait_until("Prometheus scraping the hub", ready, timeout=90)
     assert result[0]["metric"]["__name__"] == "gpuhub_gpus_leased"
     assert query("gpuhub_gpus_total")[0]["value"][1] == "4"
 
@@ -171,7 +157,7 @@ def test_gpu_page_in_chromium_shows_the_holder_and_the_chart(ops, ada, page):  #
         page.reload()
         return page.locator("#gpu-hours text", has_text=user).count()
 
-    until("a bar for ada in the chart", bar)
+    wait_until("a bar for ada in the chart", bar)
     shots = ROOT / ".build/screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=shots / "gpus-admin-page.png", full_page=True)
@@ -185,7 +171,7 @@ def usage_of(user: str) -> dict:
 def test_ledger_survives_a_hub_restart_and_ends_a_server_removed_meanwhile(ops, ada, docker_client):
     user, _, container = ada
     leased_at = datetime.fromisoformat(container.labels[LABEL_LEASED_AT]).timestamp()
-    until("ada in hubctl usage", lambda: usage_of(user).get("server_hours"))
+    wait_until("ada in hubctl usage", lambda: usage_of(user).get("server_hours"))
     OPS.run("scripts/compose", "stop", "hub")
     removed = time.time()
     container.remove(force=True)  # while nothing watches
@@ -193,7 +179,7 @@ def test_ledger_survives_a_hub_restart_and_ends_a_server_removed_meanwhile(ops, 
     OPS.run("scripts/compose", "start", "hub")
     OPS.wait_healthy()
     expected = (removed - leased_at) / 3600
-    first = until("the ledger after the restart", lambda: usage_of(user))
+    first = wait_until("the ledger after the restart", lambda: usage_of(user))
     assert abs(first["gpu_hours"] - expected) < 10 / 3600, (first, expected)  # ended at the rm, within seconds
     assert first["server_hours"] == first["gpu_hours"]  # one GPU
     csv = OPS.hubctl("usage", "--csv", "--by", "profile").stdout.splitlines()

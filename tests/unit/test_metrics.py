@@ -47,7 +47,11 @@ def measured(snap, sizes=None) -> metrics.PlatformCollector:
 
 
 def test_counts_lease_ages_and_workspaces_are_exposed():
-    found = scrape(measured(snapshot(), {"ada": 4096}))
+    collector = measured(snapshot(), {"ada": 4096})
+    assert not [key for key in scrape(collector) if key[0] == "gpuhub_workspace_soft_limit_bytes"]  # none set
+    collector.soft_limit = 50 * 1024**3
+    found = scrape(collector)
+    assert found[("gpuhub_workspace_soft_limit_bytes", ())] == 50 * 1024**3
     assert found[("gpuhub_gpus_total", ())] == 4
     assert found[("gpuhub_gpus_leased", ())] == 3
     assert found[("gpuhub_gpus_free", ())] == 1
