@@ -137,6 +137,10 @@ class PlatformCollector:
         for reason, count in sorted(self.culls().items()):  # a small file, read at each scrape: needs no snapshot
             culls.add_metric([reason], count)
         yield culls
+        if self.soft_limit:
+            yield GaugeMetricFamily(
+                "gpuhub_workspace_soft_limit_bytes", "Workspace size above which spawns warn.", value=self.soft_limit
+            )
         snap = self.snapshot
         if time.time() - snap.taken > REFRESH:
             self._schedule()
@@ -162,10 +166,6 @@ class PlatformCollector:
         for user, size in sorted(self.workspaces.items()):
             sizes.add_metric([user], size)
         yield sizes
-        if self.soft_limit:
-            yield GaugeMetricFamily(
-                "gpuhub_workspace_soft_limit_bytes", "Workspace size above which spawns warn.", value=self.soft_limit
-            )
 
 
 def _log_failure(task: asyncio.Task) -> None:

@@ -88,8 +88,8 @@ def test_nothing_is_measured_at_registration_or_served_before_the_first_snapshot
 
 def test_culls_by_reason_are_a_counter_read_from_the_tally_at_each_scrape(tmp_path):
     tally = tmp_path / "culls.json"
-    collector = metrics.PlatformCollector(snapshot, dict, lambda: culltally.read(tally))  # no snapshot yet
-    assert not any(name == "gpuhub_culls_total" for name, _ in scrape(collector))
+    collector = metrics.PlatformCollector(snapshot, dict, lambda: culltally.read(tally), soft_limit=1024)
+    assert scrape(collector) == {("gpuhub_workspace_soft_limit_bytes", ()): 1024}  # no snapshot yet, no culls
     culltally.record(tally, culltally.GPU_IDLE)
     culltally.record(tally, culltally.IDLE)
     culltally.record(tally, culltally.IDLE)
