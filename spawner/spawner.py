@@ -9,7 +9,6 @@ from the containers that exist, under a lock held from allocation to creation.
 import asyncio
 import functools
 import socket
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from urllib.parse import urlparse
 
@@ -76,31 +75,6 @@ class GPUDockerSpawner(GPUSpawnerMixin, DockerSpawner):
         /etc/docker/daemon.json, e.g. ``c.GPUDockerSpawner.gpu_runtime = "nvidia"``.
         """,
     )
-
-    docker_threads = Int(
-        4,
-        config=True,
-        help="""Threads that make the Docker calls of every server of this hub
-        (DockerSpawner makes them on one): when a class starts at once, one
-        spawn's volume or container is not created only after every earlier
-        spawn's calls have returned. The engine runs them side by side. e.g.
-        ``c.GPUDockerSpawner.docker_threads = 8``.
-        """,
-    )
-
-    @validate("docker_threads")
-    def _validate_docker_threads(self, proposal):
-        if proposal.value < 1:
-            raise TraitError(f"docker_threads must be 1 or more, not {proposal.value}")
-        return proposal.value
-
-    @property
-    def executor(self):
-        """One pool for the whole hub, like DockerSpawner's, of ``docker_threads`` threads."""
-        cls = GPUDockerSpawner
-        if cls._executor is None:
-            cls._executor = ThreadPoolExecutor(self.docker_threads, thread_name_prefix="docker")
-        return cls._executor
 
     pids_limit = Int(
         8192,

@@ -317,22 +317,3 @@ async def test_an_http_error_of_the_profile_list_callable_is_passed_on_as_it_is(
         raise web.HTTPError(403, "not in term time")
 
     assert await refused(make(profile_list=profile_list), {}, status=403) == "not in term time"
-
-
-def test_docker_calls_run_side_by_side_on_one_pool_of_docker_threads(monkeypatch):
-    monkeypatch.setattr(GPUDockerSpawner, "_executor", None)  # made at first use, once per hub
-    with pytest.raises(TraitError, match="docker_threads must be 1 or more"):
-        GPUDockerSpawner(docker_threads=0)
-    spawners = [GPUDockerSpawner(docker_threads=3), GPUDockerSpawner(docker_threads=3)]
-    pool = spawners[0].executor
-    assert spawners[1].executor is pool and pool._max_workers == 3
-    # three calls at once, as three spawns of a login storm make them: none waits for another
-    inside, release = threading.Barrier(3, timeout=10), threading.Event()
-
-    def call():
-        inside.wait()  # breaks (BrokenBarrierError) unless all three are in at the same time
-        release.set()
-
-    futures = [pool.submit(call) for _ in range(3)]
-    assert [f.result(timeout=15) for f in futures] == [None, None, None] and release.is_set()
-    pool.shutdown()
