@@ -133,7 +133,7 @@ class Reclaimer:
 def _containers(client: docker.APIClient, prefix: str) -> Callable[[], list]:
     def running() -> list:
         found = client.containers(filters={"label": [f"{LABEL_DEPLOYMENT}={prefix}", LABEL_GPUS]})
-        return [(c["Names"][0].lstrip("/"), c["Labels"]) for c in found]
+        return leases.named_labels(found)
 
     return running
 

@@ -81,9 +81,14 @@ def _when(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _parse_time(text: str) -> datetime:
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time with a zone: a lease label's, or Docker's (nanoseconds, "Z")."""
     if text.endswith("Z"):  # fromisoformat accepts "Z" only from Python 3.11
         text = text[:-1] + "+00:00"
+    head, dot, rest = text.partition(".")
+    if dot:  # Python 3.10 parses 3 or 6 digits of a second only
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        text = f"{head}.{(rest[:digits] + '000000')[:6]}{rest[digits:]}"
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         raise ValueError("no time zone")
@@ -103,6 +108,16 @@ def lease_labels(user: str, gpus: Sequence[str], shared: bool, now: datetime | N
         LABEL_LEASED_AT: now.astimezone(timezone.utc).isoformat(timespec="seconds"),
         LABEL_GPU_MODE: MODE_SHARED if shared else MODE_EXCLUSIVE,
     }
+
+
+def gpus_of(labels: Mapping[str, str]) -> tuple[str, ...]:
+    """The GPU ids a container's labels lease, in order, without repeats or blanks."""
+    return tuple(dict.fromkeys(p.strip() for p in labels.get(LABEL_GPUS, "").split(",") if p.strip()))
+
+
+def named_labels(containers: Iterable[Mapping]) -> list[tuple[str, Mapping[str, str]]]:
+    """(name, labels) of containers as the engine's API lists them (``docker ps``)."""
+    return [(c["Names"][0].lstrip("/"), c["Labels"]) for c in containers]
 
 
 def leases_from_containers(
@@ -125,7 +140,7 @@ def leases_from_containers(
         raw = labels.get(LABEL_GPUS)
         if not raw:
             continue
-        gpus = tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
+        gpus = gpus_of(labels)
         if not gpus:
             problem(f"{name}: label {LABEL_GPUS}={raw!r} names no GPU; ignored")
             continue
@@ -134,7 +149,7 @@ def leases_from_containers(
             problem(f"{name}: label {LABEL_USER} is missing")
         since: datetime | None = None
         try:
-            since = _parse_time(labels.get(LABEL_LEASED_AT, ""))
+            since = parse_time(labels.get(LABEL_LEASED_AT, ""))
         except ValueError:
             problem(
                 f"{name}: label {LABEL_LEASED_AT}={labels.get(LABEL_LEASED_AT)!r} is not an ISO 8601 time with a zone"
@@ -181,6 +196,26 @@ def free_count(inventory_ids: Sequence[str], leases: Iterable[Lease], *, shared:
     return len(_candidates(inventory_ids, list(leases), shared))
 
 
+def no_gpu_available(
+    inventory_ids: Sequence[str], leases: Iterable[Lease], count: int, *, where: str = "on this server"
+) -> NoGpuAvailable:
+    """The refusal of ``count`` GPUs: how many of the inventory's are leased, and by whom."""
+    known = set(inventory_ids)
+    holders = [lease for lease in leases if known.intersection(lease.gpus)]
+    leased = len({gpu for lease in holders for gpu in lease.gpus if gpu in known})
+    return NoGpuAvailable(count, len(inventory_ids), leased, holders, where=where)
+
+
+def holder_fields(holders: Sequence[Lease]) -> dict:
+    """A GPU's holders as `hubctl gpus` shows them: users, mode, the oldest lease, containers."""
+    return {
+        "users": [lease.user for lease in holders],
+        "mode": "shared" if any(lease.shared for lease in holders) else ("exclusive" if holders else ""),
+        "since": min((lease.since.isoformat() for lease in holders if lease.since), default=""),
+        "containers": [lease.container for lease in holders],
+    }
+
+
 def allocate(
     inventory_ids: Sequence[str], leases: Iterable[Lease], count: int, *, shared: bool = False
 ) -> tuple[str, ...]:
@@ -196,10 +231,7 @@ def allocate(
     leases = list(leases)
     candidates = _candidates(inventory_ids, leases, shared)
     if len(candidates) < count:
-        known = set(inventory_ids)
-        holders = [lease for lease in leases if known.intersection(lease.gpus)]
-        leased = len({gpu for lease in holders for gpu in lease.gpus if gpu in known})
-        raise NoGpuAvailable(count, len(inventory_ids), leased, holders)
+        raise no_gpu_available(inventory_ids, leases, count)
     chosen = set(candidates[:count])
     return tuple(gpu for gpu in inventory_ids if gpu in chosen)
 

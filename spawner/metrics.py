@@ -53,7 +53,7 @@ def gpu_state(client: docker.DockerClient, gpu_ids: list[str], nvml: Any = inven
     when it allocates: a host's GPUs are one pool."""
     devices = [gpu.id for gpu in inventory.discover(gpu_ids, nvml=nvml)]
     found = client.api.containers(all=True, filters={"label": leases.LABEL_GPUS})
-    held = leases.leases_from_containers([(c["Names"][0].lstrip("/"), c["Labels"]) for c in found])
+    held = leases.leases_from_containers(leases.named_labels(found))
     return snapshot_of(devices, held, inventory.usage(nvml=nvml), time.time())
 
 

@@ -178,7 +178,7 @@ class GPUDockerSpawner(GPUSpawnerMixin, DockerSpawner):
 
     async def current_leases(self):
         containers = await self.docker("containers", all=True, filters={"label": leases.LABEL_GPUS})
-        found = [(c["Names"][0].lstrip("/"), c["Labels"]) for c in containers]
+        found = leases.named_labels(containers)
         return leases.leases_from_containers(found, on_problem=self.log.warning)
 
     async def _lease_gpus(self, devices):

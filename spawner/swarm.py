@@ -230,12 +230,8 @@ class GPUSwarmSpawner(GPUSpawnerMixin, SwarmSpawner):
                 f"Your workspace is on node {await self._node_label(self.workspace_node)}, which cannot take "
                 "servers now (drained or down). Try again later, or ask an admin.",
             )
-        devices = await self.gpu_inventory()
-        held = await self.current_leases()
-        known = {gpu.id for gpu in devices}
-        holders = [lease for lease in held if known.intersection(lease.gpus)]
-        leased = len({gpu for lease in holders for gpu in lease.gpus if gpu in known})
-        refusal = leases.NoGpuAvailable(self.gpus, len(devices), leased, holders, where="in this cluster")
+        devices = [gpu.id for gpu in await self.gpu_inventory()]
+        refusal = leases.no_gpu_available(devices, await self.current_leases(), self.gpus, where="in this cluster")
         raise user_error(503, refusal.message(viewer_is_admin=self.user.admin))
 
     async def remove_object(self):

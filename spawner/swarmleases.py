@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .labels import LABEL_USER
-from .leases import Lease, _parse_time
+from .leases import Lease, holder_fields, parse_time
 
 DEFAULT_KIND = "NVIDIA-GPU"  # the resource kind nodes advertise GPUs as (scripts/swarm-node-config's default)
 # Swarm hands the assigned ids to the container as DOCKER_RESOURCE_<KIND>.
@@ -88,7 +88,7 @@ def task_leases(
         if service is None or not gpus or task.get("DesiredState") != "running":
             continue
         try:
-            since = _parse_time(task.get("CreatedAt", "")[:26].rstrip("Z") + "+00:00")
+            since = parse_time(task.get("CreatedAt", ""))
         except ValueError:
             since = None
         user = service.get("Spec", {}).get("Labels", {}).get(LABEL_USER, "")
@@ -103,14 +103,6 @@ def gpu_rows(nodes: Sequence[Mapping], services: Sequence[Mapping], tasks: Seque
     rows = []
     for gpu in cluster_gpus(nodes, kind):
         holders = [one.lease for one in held if one.node == gpu.node and gpu.id in one.lease.gpus]
-        rows.append(
-            {
-                "node": gpu.node + ("" if gpu.usable else " (not available)"),
-                "gpu": gpu.id,
-                "users": [lease.user for lease in holders],
-                "mode": "exclusive" if holders else "",
-                "since": min((lease.since.isoformat() for lease in holders if lease.since), default=""),
-                "containers": [lease.container for lease in holders],
-            }
-        )
+        node = gpu.node + ("" if gpu.usable else " (not available)")
+        rows.append({"node": node, "gpu": gpu.id, **holder_fields(holders)})
     return rows

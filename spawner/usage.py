@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import docker
 
-from .labels import LABEL_DEPLOYMENT, LABEL_GPUS, LABEL_LEASED_AT, LABEL_PROFILE, LABEL_USER
-from .leases import _parse_time
+from .labels import LABEL_DEPLOYMENT, LABEL_LEASED_AT, LABEL_PROFILE, LABEL_USER
+from .leases import gpus_of, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +70,13 @@ def connect(path: str) -> sqlite3.Connection:
 def _start_of(labels: Mapping[str, str], fallback: float) -> float:
     """The lease's own time where the container has one, else ``fallback`` (its creation or start)."""
     try:
-        return _parse_time(labels.get(LABEL_LEASED_AT, "")).timestamp()
+        return parse_time(labels.get(LABEL_LEASED_AT, "")).timestamp()
     except ValueError:
         return fallback
 
 
-def _gpus_of(labels: Mapping[str, str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(p.strip() for p in labels.get(LABEL_GPUS, "").split(",") if p.strip()))
-
-
 def _open(db: sqlite3.Connection, container: str, name: str, labels: Mapping[str, str], fallback: float) -> None:
-    gpus = _gpus_of(labels)
+    gpus = gpus_of(labels)
     db.execute(
         "INSERT OR IGNORE INTO servers (container, name, user, profile, gpus, gpu_count, started)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -173,9 +169,8 @@ def _finished(client: docker.DockerClient, container: str, default: float) -> fl
         text = client.api.inspect_container(container)["State"]["FinishedAt"]
     except docker.errors.NotFound:
         return default
-    try:  # Docker writes nanoseconds; Python's parser takes microseconds
-        head, _, frac = text.rstrip("Z").partition(".")
-        return _parse_time(f"{head}.{(frac + '000000')[:6]}+00:00").timestamp()
+    try:
+        return parse_time(text).timestamp()
     except ValueError:
         return default
 

@@ -32,10 +32,7 @@ def gpu_rows(api, client=None, *, nvml=inventory.AUTO, run=inventory.AUTO) -> li
                 "gpu": gpu.id,
                 "name": gpu.name or "",
                 "memory_mib": gpu.memory_mib,
-                "users": [lease.user for lease in holders],
-                "mode": "shared" if any(lease.shared for lease in holders) else ("exclusive" if holders else ""),
-                "since": min((lease.since.isoformat() for lease in holders if lease.since), default=""),
-                "containers": [lease.container for lease in holders],
+                **leases.holder_fields(holders),
                 "utilization_percent": used.get("utilization_percent"),
                 "memory_used_mib": used.get("memory_used_mib"),
             }

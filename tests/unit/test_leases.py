@@ -261,3 +261,21 @@ def test_bad_gpu_mode_and_capabilities_are_rejected():
         leases.docker_gpu_config(["0"], capabilities="compute,cuda")
     with pytest.raises(ValueError):
         leases.docker_gpu_config(["0"], capabilities=" , ")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2026-12-01T03:06:16+00:00", datetime(2026, 12, 1, 3, 6, 16, tzinfo=timezone.utc)),  # a lease label
+        ("2026-12-01T03:06:16.252123456Z", datetime(2026, 12, 1, 3, 6, 16, 252123, tzinfo=timezone.utc)),  # Docker
+        ("2026-12-01T03:06:16.25Z", datetime(2026, 12, 1, 3, 6, 16, 250000, tzinfo=timezone.utc)),
+    ],
+)
+def test_times_of_labels_and_of_docker_parse_alike(text, expected):
+    assert leases.parse_time(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "2026-12-01T03:06:16", "yesterday"])
+def test_a_time_without_a_zone_or_not_a_time_is_refused(text):
+    with pytest.raises(ValueError):
+        leases.parse_time(text)
