@@ -17,6 +17,7 @@ from tornado import web
 from traitlets import Any, Bool, Dict, HasTraits, Int, List, TraitError, Unicode, Union, default, validate
 
 from . import availability, leases, overrides, profiles
+from .labels import LABEL_ACCOUNT, owner_labels
 from .messages import shown
 from .names import WORKSPACE_VOLUME, safe_slug
 from .overrides import UnderPlatform
@@ -385,6 +386,10 @@ class GPUSpawnerMixin(HasTraits):
         """This account's creation time: tells it apart from a removed account of the same name."""
         created = getattr(self.user, "created", None)
         return created.isoformat() if created else ""
+
+    def _workspace_labels(self) -> dict[str, str]:
+        """The labels of this user's workspace volume: its owner and the account it belongs to."""
+        return {**owner_labels(self.prefix, self.user.name), LABEL_ACCOUNT: self._account()}
 
     # -- progress ----------------------------------------------------------
 

@@ -220,7 +220,7 @@ class GPUDockerSpawner(GPUSpawnerMixin, DockerSpawner):
     # -- workspace: one volume per account, archived when the account goes ---
 
     async def _claim_workspace(self):
-        labels = {**owner_labels(self.prefix, self.user.name), LABEL_ACCOUNT: self._account()}
+        labels = self._workspace_labels()
         volume = await self.docker("create_volume", name=self.workspace_volume, labels=labels)
         owner = (volume.get("Labels") or {}).get(LABEL_ACCOUNT)
         if owner and owner != labels[LABEL_ACCOUNT]:  # create_volume hands back an existing volume as it is

@@ -23,7 +23,7 @@ from traitlets import TraitError, Unicode, validate
 
 from . import leases, swarmleases
 from .common import GPUSpawnerMixin, user_error
-from .labels import LABEL_ACCOUNT, LABEL_DEPLOYMENT, owner_labels
+from .labels import LABEL_DEPLOYMENT, owner_labels
 
 # Task states before "running" (Swarm's own list, as SwarmSpawner waits on them).
 _STARTING = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
@@ -84,9 +84,6 @@ class GPUSwarmSpawner(GPUSpawnerMixin, SwarmSpawner):
 
     # -- the service ------------------------------------------------------------
 
-    def _volume_labels(self) -> dict[str, str]:
-        return {**owner_labels(self.prefix, self.user.name), LABEL_ACCOUNT: self._account()}
-
     @property
     def mounts(self):
         """Named volumes as volumes (made by the node, labelled as on one host; through
@@ -104,7 +101,7 @@ class GPUSwarmSpawner(GPUSpawnerMixin, SwarmSpawner):
                     source=source,
                     type="volume" if named else "bind",
                     read_only=vol["mode"] == "ro",
-                    labels=self._volume_labels() if named else None,
+                    labels=self._workspace_labels() if named else None,
                     driver_config=driver if named else None,
                 )
             )
