@@ -14,13 +14,19 @@ import docker
 from ..labels import LABEL_DEPLOYMENT, LABEL_USER
 from .output import table
 
-# "<start, seconds since the epoch> <title>" of each connection's process.
+# "<start, seconds since the epoch> <title>" of each connection's process, one line each.
+# The user owns these processes and can set any title or name: a newline in a title
+# is made a space (it would forge a line), and the start time is counted from after
+# the name's closing ")" in /proc/PID/stat (a name may hold spaces and parentheses).
 _SESSIONS_SCRIPT = r"""
 ticks=$(getconf CLK_TCK); boot=$(awk '/^btime/ {print $2}' /proc/stat)
 for p in /proc/[0-9]*; do
-  title=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+  title=$(tr '\0\n' '  ' <"$p/cmdline" 2>/dev/null) || continue
   case $title in
-    "sshd: "*@*) echo "$((boot + $(awk '{print $22}' "$p/stat") / ticks)) ${title#sshd: }" ;;
+    "sshd: "*@*)
+      start=$(sed 's/.*) //' "$p/stat" 2>/dev/null | awk '{print $20}')
+      case $start in '' | *[!0-9]*) continue ;; esac
+      echo "$((boot + start / ticks)) ${title#sshd: }" ;;
   esac
 done
 true
