@@ -156,7 +156,10 @@ def test_both_singleuser_images_install_the_hardened_sshd(name):
     steps = instructions(REPO / "images" / name / "Dockerfile")
     copies = [a.split() for w, a in steps if w == "COPY"]
     assert ["images/sshd/jupyter_server_config.py", "/usr/local/etc/jupyter/jupyter_server_config.py"] in copies
-    assert ["images/sshd/requirements.txt", "/tmp/sshd-requirements.txt"] in copies
-    runs = " ".join(a for w, a in steps if w == "RUN")
-    assert "openssh-server" in runs and "pip install -r /tmp/sshd-requirements.txt" in runs
-    assert "chmod u-s /usr/lib/openssh/ssh-keysign" in runs
+    assert ["images/sshd/install.sh", "images/sshd/requirements.txt", "/tmp/sshd/"] in copies
+    assert "bash /tmp/sshd/install.sh" in " ".join(a for w, a in steps if w == "RUN")
+    # the one install script both images run
+    script = (REPO / "images/sshd/install.sh").read_text()
+    assert "apt-get install -y --no-install-recommends openssh-server" in script
+    assert 'pip install -r "$(dirname "$0")/requirements.txt"' in script
+    assert "chmod u-s /usr/lib/openssh/ssh-keysign" in script and "rm -f /etc/ssh/ssh_host_*" in script
