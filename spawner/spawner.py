@@ -8,6 +8,7 @@ from the containers that exist, under a lock held from allocation to creation.
 
 import asyncio
 import functools
+import os
 import socket
 from datetime import datetime, timezone
 from urllib.parse import urlparse
@@ -16,7 +17,7 @@ import docker
 from dockerspawner import DockerSpawner
 from traitlets import Bool, CaselessStrEnum, Float, Int, List, TraitError, Unicode, default, validate
 
-from . import inventory, leases, networks, readiness, workspaces
+from . import inventory, leases, networks, readiness, startqueue, workspaces
 from .common import GPUSpawnerMixin, user_error
 from .labels import LABEL_ACCOUNT, LABEL_PROFILE, owner_labels
 from .overrides import UnderPlatform
@@ -100,9 +101,9 @@ class GPUDockerSpawner(GPUSpawnerMixin, DockerSpawner):
         0.1,
         config=True,
         help="""Seconds between checks, after the container starts, of whether the
-        server's port accepts connections; start() returns when it does, so the
-        hub's own check (jittered backoff, up to seconds late) finds it up at
-        once. 0: leave it to the hub alone, as stock DockerSpawner does, e.g.
+        server answers HTTP; start() returns when it does, so the hub's own
+        check (jittered backoff, up to seconds late) finds it up at once. 0:
+        leave it to the hub alone, as stock DockerSpawner does, e.g.
         ``c.GPUDockerSpawner.ready_poll_interval = 0.25``.
         """,
     )
@@ -111,6 +112,30 @@ class GPUDockerSpawner(GPUSpawnerMixin, DockerSpawner):
     def _validate_ready_poll_interval(self, proposal):
         if proposal.value < 0:
             raise TraitError(f"ready_poll_interval must be 0 or more seconds, not {proposal.value}")
+        return proposal.value
+
+    start_concurrency = Int(
+        config=True,
+        help="""Most servers of this hub that boot at once; the others wait their
+        turn, in order, with a progress message saying how many are ahead. A
+        boot is CPU work, so when a whole class presses "Start" together, turns
+        make the first servers ready in seconds instead of all of them at the
+        end. A slot is held until the server answers (at most 10 s); 0: no
+        limit, as stock DockerSpawner (also when ``ready_poll_interval`` is 0).
+        Default: twice the host's CPUs (part of a boot waits on the engine,
+        not the CPU), e.g.
+        ``c.GPUDockerSpawner.start_concurrency = 4``.
+        """,
+    )
+
+    @default("start_concurrency")
+    def _default_start_concurrency(self):
+        return 2 * (os.cpu_count() or 1)
+
+    @validate("start_concurrency")
+    def _validate_start_concurrency(self, proposal):
+        if proposal.value < 0:
+            raise TraitError(f"start_concurrency must be 0 or more servers, not {proposal.value}")
         return proposal.value
 
     workspace_soft_limit = Unicode(
@@ -334,11 +359,30 @@ class GPUDockerSpawner(GPUSpawnerMixin, DockerSpawner):
         env.update(self._gpu_config()[1])
         return env
 
+    _release_start_slot = None  # while this server holds a start slot
+
+    async def start_object(self):
+        if self.start_concurrency and self.ready_poll_interval:
+            queue = startqueue.for_this_loop(self.start_concurrency)
+            if ahead := queue.ahead():
+                servers = "1 server is" if ahead == 1 else f"{ahead} servers are"
+                self._event(f"Waiting for your turn: {servers} starting ahead of yours (at most {queue.size} at once)")
+            self._release_start_slot = await queue.take()
+        await super().start_object()
+
     async def start(self):
         self._leased = ()
-        ip, port = await super().start()
-        if self.ready_poll_interval:
-            await readiness.wait_for_port(ip, port, self.http_timeout, self.ready_poll_interval, self._running)
+        try:
+            ip, port = await super().start()
+            if self.ready_poll_interval:
+                path = None if self.internal_ssl else f"{self.server.base_url}api"  # the version: no login needed
+                await readiness.wait_until_serving(
+                    ip, port, path, self.http_timeout, self.ready_poll_interval, self._running
+                )
+        finally:
+            release, self._release_start_slot = self._release_start_slot, None
+            if release:
+                release()
         return ip, port
 
     async def _running(self) -> bool:

@@ -73,6 +73,7 @@ def test_kernel(standin):
     [
         ("kernels/jupyter/jupyter_server_config.json", "/etc/jupyter/jupyter_server_config.json"),
         ("kernels/condarc", "/etc/conda/.condarc"),
+        ("kernels/jupyter/jupyter_lab_config.json", "/etc/jupyter/jupyter_lab_config.json"),
     ],
 )
 def test_system_config_is_the_repos(standin, repo_file, image_file):
@@ -136,6 +137,24 @@ def test_file_kernel_and_terminal_work(lab):
     out = lab.check("python3", "-c", LAB_SESSION, "http://127.0.0.1:8888", LAB_TOKEN, timeout=120)
     assert out.splitlines() == [step.format(kernel="python3") for step in LAB_SESSION_STEPS], out
     assert not error_lines(lab.logs()), lab.logs()
+
+
+EXTENSIONS_PROBE = (
+    "import json, re, sys, urllib.request as r;"
+    "o = r.build_opener(r.ProxyHandler({}));"
+    "get = lambda path: o.open(f'http://127.0.0.1:8888{path}?token={sys.argv[1]}', timeout=60).read().decode();"
+    "print(json.loads(re.search(r'\"extensionManager\": (\\{[^}]*\\})', get('/lab')).group(1))['name']);"
+    "print(*sorted(e['name'] for e in json.loads(get('/lab/api/extensions'))))"
+)
+
+
+def test_extension_manager_lists_extensions_and_offers_no_installs(lab):
+    # kernels/jupyter/jupyter_lab_config.json: uid 1000 cannot write the server's
+    # environment, so a PyPI install from the UI could only fail.
+    lab.wait_for_log("is running at", timeout=90)
+    manager, listed = lab.check("python3", "-c", EXTENSIONS_PROBE, LAB_TOKEN).splitlines()
+    assert manager == "read-only"
+    assert {"@jupyter-server/resource-usage", "jupyterlab-nvdashboard"} <= set(listed.split())
 
 
 def test_server_start_builds_no_iri_grammars(standin):

@@ -71,6 +71,7 @@ def test_singleuser_user_entrypoint_and_config(name):
     copies = [a.split() for w, a in steps if w == "COPY"]
     assert ["kernels/jupyter/jupyter_server_config.json", "/etc/jupyter/jupyter_server_config.json"] in copies
     assert ["kernels/condarc", "/etc/conda/.condarc"] in copies
+    assert ["kernels/jupyter/jupyter_lab_config.json", "/etc/jupyter/jupyter_lab_config.json"] in copies
 
 
 def test_production_only_server_settings_stay_out_of_the_stand_in():
