@@ -279,6 +279,15 @@ def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def cpu_reference() -> float:
+    """CPU seconds of a fixed Python loop: this host's speed now. Shared hosts vary by
+    half from hour to hour; it makes absolute times of two runs comparable."""
+    t0, total = time.process_time(), 0
+    for i in range(5_000_000):
+        total += i
+    return time.process_time() - t0
+
+
 def report(cases: list[dict], cells: dict[str, float | str]) -> None:
     print(f"\n{'case':<16}{'ok ours':>8}{'ok stock':>9} |{'median ours':>12}{'stock':>7}{'ratio':>7} |"
           f"{'p95 ours':>9}{'stock':>7}{'ratio':>7}")  # fmt: skip
@@ -379,7 +388,7 @@ def main() -> int:
             d.up()
         print(f"machine: {machine()}")
         print(f"ours :{args.port} {args.image}; stock :{args.port + 100} {args.stock_image}; N = {counts}")
-        print(f"load average before: {load()}", flush=True)
+        print(f"load average before: {load()}; CPU reference: {cpu_reference():.2f} s", flush=True)
         started = time.monotonic()
         cases = measure(*deployments, counts, client)
         cells: dict[str, float | str] = {}
@@ -389,7 +398,8 @@ def main() -> int:
                     cells[d.name] = first_cell(d, f"web{uuid.uuid4().hex[:6]}")
                 except Exception as e:  # reported, not fatal: the spawn figures stand
                     cells[d.name] = f"failed ({type(e).__name__}: {str(e).splitlines()[0][:120]})"
-        print(f"load average after: {load()} ({time.monotonic() - started:.0f} s of measuring)")
+        print(f"load average after: {load()} ({time.monotonic() - started:.0f} s of measuring); "
+              f"CPU reference: {cpu_reference():.2f} s")  # fmt: skip
         report(cases, cells)
     finally:
         (ROOT / ".build").mkdir(exist_ok=True)
