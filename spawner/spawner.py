@@ -259,7 +259,7 @@ class GPUDockerSpawner(GPUSpawnerMixin, DockerSpawner):
         """A progress message when the workspace is over ``workspace_soft_limit``; advisory:
         a size the engine cannot give now is logged and the spawn goes on."""
         try:
-            used = (await asyncio.to_thread(workspaces.volume_sizes, self.client)).get(self.workspace_volume)
+            used = (await asyncio.to_thread(workspaces.shared_volume_sizes, self.client)).get(self.workspace_volume)
         except docker.errors.APIError as e:
             self.log.warning("Size of %s unknown, soft limit not checked: %s", self.workspace_volume, e.explanation)
             return

@@ -9,6 +9,7 @@ executor, hubctl directly.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -58,6 +59,24 @@ def volume_sizes(client: docker.APIClient) -> dict[str, int]:
         if size >= 0:
             found[v["Name"]] = size
     return found
+
+
+_sizes_lock = threading.Lock()
+_last_count: tuple[float, dict[str, int]] = (float("-inf"), {})  # when it ended, what it found
+
+
+def shared_volume_sizes(client: docker.APIClient) -> dict[str, int]:
+    """volume_sizes, shared: a caller that arrives while a count is under way waits for it
+    and takes its result. A count walks every volume and the engine runs one at a time,
+    so the spawns of a login storm share a few counts instead of queueing for 25.
+    Blocking."""
+    global _last_count
+    arrived = time.monotonic()
+    with _sizes_lock:
+        if _last_count[0] <= arrived:  # no count ended after this caller came
+            sizes = volume_sizes(client)
+            _last_count = (time.monotonic(), sizes)
+        return _last_count[1]
 
 
 def copy_volume(client: docker.APIClient, image: str, source: str, target: str) -> None:
