@@ -7,9 +7,9 @@ the storm. Taken in turns, each boot gets the cores it needs: the first users
 are working within seconds, half the class in about half the time, and the
 last no later than before (less contention: a little sooner).
 
-A slot is held from `docker start` until the server's port accepts
-connections, the server is gone, the start fails, or HOLD_LIMIT has passed:
-a server that hangs holds up the others for that long at most.
+A slot is held from `docker start` until the server answers HTTP, the
+server is gone, the start fails, or HOLD_LIMIT has passed: a server that
+hangs holds up the others for that long at most.
 """
 
 import asyncio
