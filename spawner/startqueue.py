@@ -28,15 +28,19 @@ class StartQueue:
         self.booting = 0
         self._waiting: deque[asyncio.Future] = deque()
 
+    def _free(self) -> bool:
+        """A slot is free and nobody waits for one."""
+        return self.booting < self.size and not self._waiting
+
     def ahead(self) -> int:
         """How many servers would boot or wait before one that asks now; 0: it starts at once."""
-        if self.booting < self.size and not self._waiting:
+        if self._free():
             return 0
         return self.booting + sum(not turn.done() for turn in self._waiting)
 
     async def take(self) -> Callable[[], None]:
         """Wait for a slot; returns the function that gives it back (once, however often called)."""
-        if self.booting < self.size and not self._waiting:
+        if self._free():
             self.booting += 1
         else:
             turn = asyncio.get_running_loop().create_future()

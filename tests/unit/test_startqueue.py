@@ -40,12 +40,17 @@ async def test_at_most_size_boot_and_the_others_start_in_arrival_order():
     assert queue.booting == 0 and queue.ahead() == 0
 
 
-async def test_a_cancelled_wait_takes_no_slot_and_skips_its_turn():
+async def one_booting_two_waiting():
+    """A queue of one slot, taken, and two waits for it in line: (queue, release, first, second)."""
     queue = startqueue.StartQueue(1)
     release = await queue.take()
-    cancelled = asyncio.create_task(queue.take())
-    after = asyncio.create_task(queue.take())
+    first, second = asyncio.create_task(queue.take()), asyncio.create_task(queue.take())
     await asyncio.sleep(0.05)
+    return queue, release, first, second
+
+
+async def test_a_cancelled_wait_takes_no_slot_and_skips_its_turn():
+    queue, release, cancelled, after = await one_booting_two_waiting()
     cancelled.cancel()
     with pytest.raises(asyncio.CancelledError):
         await cancelled
@@ -56,11 +61,7 @@ async def test_a_cancelled_wait_takes_no_slot_and_skips_its_turn():
 
 
 async def test_a_slot_handed_over_as_the_wait_is_cancelled_goes_to_the_next():
-    queue = startqueue.StartQueue(1)
-    release = await queue.take()
-    unlucky = asyncio.create_task(queue.take())
-    nxt = asyncio.create_task(queue.take())
-    await asyncio.sleep(0.05)
+    queue, release, unlucky, nxt = await one_booting_two_waiting()
     release()  # hands the slot to `unlucky`, which is cancelled before it resumes
     unlucky.cancel()
     with pytest.raises(asyncio.CancelledError):
