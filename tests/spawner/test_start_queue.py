@@ -1,12 +1,14 @@
 """Servers boot in turns (issue 13, login storm): with start_concurrency 1, three users
 who press "Start" together all get a server, the later ones are told how many are
-ahead, and no container starts before the previous server listens."""
+ahead, and no container starts before the previous server listens. A server that
+never answers (a hostile or broken one) holds up the next for HOLD_LIMIT only."""
 
 import asyncio
 from datetime import timedelta
 
 import pytest
 
+from spawner import startqueue
 from spawner.leases import parse_time
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -58,3 +60,30 @@ async def test_without_a_limit_servers_boot_at_once(hub, engine, spawner_config,
         started_and_listening(engine, container) for container in ids
     )
     assert second_started < first_listening, "with no limit, the second container starts during the first boot"
+
+
+async def test_a_server_that_never_answers_holds_up_the_next_only_for_the_hold_limit(
+    engine, spawner_config, make_user, monkeypatch
+):
+    monkeypatch.setattr(startqueue, "HOLD_LIMIT", 2.0)
+    spawner_config.start_concurrency = 1
+    spawner_config.http_timeout = 10
+    spawner_config.cmd = ["bash", "-c", "sleep 600"]  # runs, never listens
+    hung = make_user()
+    assert hung.spawner.cmd[0] == "bash"  # made now, with this command
+    del spawner_config.cmd
+    user = make_user()
+    assert user.spawner.cmd != hung.spawner.cmd
+
+    hanging = asyncio.create_task(hung.spawn())
+    await asyncio.sleep(0.5)  # the hung server has taken the slot
+    await user.spawn()
+    assert user.spawner.ready and not hanging.done()
+    hung_started = parse_time(engine.api.inspect_container(hung.spawner.object_id)["State"]["StartedAt"])
+    started = parse_time(engine.api.inspect_container(user.spawner.object_id)["State"]["StartedAt"])
+    waited = started - hung_started
+    assert waited >= timedelta(seconds=startqueue.HOLD_LIMIT) - SLACK, f"did not wait its turn: {waited}"
+    assert waited < timedelta(seconds=8), f"waited for the hung server's 10 s timeout, not the hold limit: {waited}"
+
+    with pytest.raises(TimeoutError):
+        await hanging
