@@ -126,8 +126,9 @@ def start_reading_progress(admin_api, user: str, profile: str = "gpu-1", timeout
     does (GET /hub/api/users/NAME/server/progress, an event stream): the POST's
     answer and every event, up to the final ready or failed one.
 
-    The reader asks before the POST is sent: the hub answers 400 until the
-    spawn is pending, and from then on replays every event of this spawn."""
+    The reader asks before the POST is sent: the hub answers 404 until it has
+    made the server's spawner, 400 until the spawn is pending, and from then on
+    replays every event of this spawn."""
     url = f"{admin_api.base}/users/{user}/server/progress"
     reader = requests.Session()
     reader.headers.update(admin_api.headers)
@@ -137,7 +138,7 @@ def start_reading_progress(admin_api, user: str, profile: str = "gpu-1", timeout
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with reader.get(url, stream=True, timeout=timeout) as r:
-                if r.status_code == 400:  # not pending yet
+                if r.status_code in (400, 404):  # 404: the hub has not made the server's spawner yet; 400: not pending
                     time.sleep(0.02)
                     continue
                 assert r.status_code == 200, r.text
