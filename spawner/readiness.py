@@ -3,7 +3,7 @@
 JupyterHub 5.5 polls a starting server over HTTP with jittered exponential
 backoff (jupyterhub/utils.py: exponential_backoff, each wait drawn from
 [0, 0.2 * 2**k] s, up to 5 s), so a server that is up after one second is
-seen anywhere up to about three seconds later. One small request every 0.1 s
+seen anywhere up to about three seconds later. One small request every 0.05 s
 is cheap for the hub, and the hub's own first check then finds the server up.
 
 The check is an HTTP answer, not an accepted connection: a port published

@@ -98,11 +98,13 @@ class GPUDockerSpawner(GPUSpawnerMixin, DockerSpawner):
     )
 
     ready_poll_interval = Float(
-        0.1,
+        0.05,
         config=True,
         help="""Seconds between checks, after the container starts, of whether the
         server answers HTTP; start() returns when it does, so the hub's own
-        check (jittered backoff, up to seconds late) finds it up at once. 0:
+        check (jittered backoff, up to seconds late) finds it up at once. A
+        check before the server listens is a refused connection, so the
+        default of 0.05 s costs the hub next to nothing. 0:
         leave it to the hub alone, as stock DockerSpawner does, e.g.
         ``c.GPUDockerSpawner.ready_poll_interval = 0.25``.
         """,

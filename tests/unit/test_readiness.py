@@ -92,7 +92,7 @@ async def test_gives_up_after_the_timeout():
 
 
 def test_interval_is_on_by_default_and_refuses_negative():
-    assert GPUDockerSpawner().ready_poll_interval == 0.1
+    assert GPUDockerSpawner().ready_poll_interval == 0.05
     assert GPUDockerSpawner(ready_poll_interval=0).ready_poll_interval == 0
     with pytest.raises(TraitError, match="ready_poll_interval must be 0 or more"):
         GPUDockerSpawner(ready_poll_interval=-1)
